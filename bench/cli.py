@@ -1,0 +1,136 @@
+"""Command line: parse, resolve, run. Every check happens before any work.
+
+Library code raises `ConfigError` for bad input; `main` turns it into one
+`Error: ...` line on stderr and exit code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bench.config import parse_overrides
+from bench.errors import ConfigError
+
+
+class UserError(click.ClickException):
+    """One line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+DATA_DIR_HELP = (
+    "Folder holding ptb/ and yelp/ for ptb-small and yelp-short "
+    "(default: $COLLAPSE_BENCH_DATA, else ../shared/data if it exists)."
+)
+
+
+class Group(click.Group):
+    """Turns a library `ConfigError` into a one-line usage error (exit 2), wherever raised."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="collapse-bench")
+def cli() -> None:
+    """collapse-bench: measure posterior collapse in sentence VAEs and compare its remedies.
+
+    A run trains one VAE (dataset x remedy x seed) and stores its test NLL, PPL,
+    KL, mutual information I(x;z) and active units under
+    OUT/<suite>/runs/<run-id>/. Start with `collapse-bench list remedies`.
+    """
+
+
+@cli.command(epilog="""\b
+Examples:
+  collapse-bench train --dataset synthetic --remedy none --seed 0
+  collapse-bench train --dataset synthetic --remedy "kl-annealing(epochs=10)+word-dropout(keep=0.5)"
+  collapse-bench train --dataset ptb-small --remedy aggressive --set train.epochs=5 --set model.nz=16
+  collapse-bench train --dataset synthetic --set eval.iw_samples=100 --out /tmp/results""")
+@click.option("--dataset", default="synthetic", show_default=True,
+              help="Dataset name; see `collapse-bench list datasets`.")
+@click.option("--remedy", default="none", show_default=True,
+              help="Remedy spec: name, name(key=value,...), or a+b to combine; "
+                   "see `collapse-bench list remedies`.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run (model init, sampling).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value, repeatable: model.nz=16, train.epochs=5, "
+                   "eval.iw_samples=100, data.max_len=50. Unknown keys are errors.")
+@click.option("--out", default="results", show_default=True, type=click.Path(path_type=Path),
+              help="Root of the results store.")
+@click.option("--suite", default="train", show_default=True,
+              help="Suite folder the run is filed under (OUT/SUITE/runs/<run-id>).")
+@click.option("--data-dir", envvar="COLLAPSE_BENCH_DATA", default=None, help=DATA_DIR_HELP)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where to train and evaluate (default cpu; same as --set train.device=...).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Autocast precision (default fp32; same as --set train.precision=...).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out: Path, suite: str,
+          data_dir: str | None, device: str | None, precision: str | None, quiet: bool) -> None:
+    """Train one run, evaluate it on the test split, and store it.
+
+    Writes config.json, metrics.json (IW NLL, PPL, KL, MI, AU, timings,
+    versions), the training curve and model.pt. Running the same command again
+    finds the finished run (same run id = same resolved config) and does no work.
+    """
+    from bench.run import execute, plan_run, resolve_config
+
+    settings = dict(parse_overrides(overrides))
+    if device:
+        settings["train.device"] = device
+    if precision:
+        settings["train.precision"] = precision
+    cfg = resolve_config(dataset, remedy, seed, settings)
+    plan = plan_run(cfg, data_dir)
+    metrics = execute(plan, out, suite, progress=not quiet)
+    folder = out / suite / "runs" / cfg.run_id()
+    if metrics["status"] != "finished":
+        click.echo(f"run {cfg.run_id()} failed: {metrics['reason']} ({folder})", err=True)
+        sys.exit(1)
+    test = metrics["test"]
+    click.echo(
+        f"run {cfg.run_id()} finished: NLL {test['nll']:.2f}  PPL {test['ppl']:.2f}  KL {test['kl']:.3f}  "
+        f"MI {test['mi']:.3f}  AU {test['au']}/{cfg.model.nz}  -> {folder}"
+    )
+
+
+@cli.group("list", cls=Group)
+def list_() -> None:
+    """Show what can be named: datasets, remedies, suites."""
+
+
+@list_.command("datasets", epilog="""\b
+Examples:
+  collapse-bench list datasets
+  collapse-bench list datasets --json""")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_datasets(as_json: bool) -> None:
+    """Datasets by name, with where their files come from."""
+    from bench.data.datasets import describe_datasets
+
+    rows = describe_datasets()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        click.echo(f"{row['name']:<{width}}  {row['description']}")
+        click.echo(f"{'':<{width}}  source: {row['source']}")
+
+
+def main() -> None:
+    """Console-script entry."""
+    cli(prog_name="collapse-bench")
+
+
+if __name__ == "__main__":
+    main()

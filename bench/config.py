@@ -1,0 +1,278 @@
+"""Typed run configuration: defaults per dataset, `--set` overrides, validation.
+
+A run is fully described by a `RunConfig`. Its JSON form is what goes into
+`config.json`, and its hash is the run id, so every field that changes the
+result must live here and nothing else may.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import ConfigError, closest
+
+
+@dataclass
+class DataConfig:
+    """Which corpus, and how it is cut into sentences and a vocabulary."""
+
+    name: str = "synthetic"
+    max_len: int = 100  # sentences with more tokens are dropped, not truncated
+    vocab_size: int = 20000  # cap on the vocabulary built from train, specials included
+    split_seed: int = 0  # seeded shuffle for corpora without a fixed split (yelp-short)
+    synthetic_size: int = 20000  # sentences in train+valid+test (80/10/10)
+    synthetic_nz: int = 2  # latent size of the generator; 1 for the posterior-mean plot
+    synthetic_vocab: int = 1000
+    synthetic_length: int = 10
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the sentence VAE (He et al. 2019 reference architecture)."""
+
+    nz: int = 32
+    emb: int = 256
+    enc_hidden: int = 256
+    dec_hidden: int = 256
+    dropout_in: float = 0.5  # embedding dropout on decoder inputs (not word dropout)
+    dropout_out: float = 0.5  # dropout on decoder outputs
+    decoder: str = "lstm"  # "lstm" or "cnn" (dilated CNN, Yang et al. 2017)
+    cnn_dilations: tuple[int, ...] = (1, 2, 4)
+    cnn_channels: int = 256
+    bn_gamma: float = 0.0  # > 0: BatchNorm on the encoder mean with fixed scale (BN-VAE)
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation protocol; defaults follow He et al.'s code."""
+
+    optimizer: str = "sgd"  # "sgd" (reference: two SGD optimisers, lr 1.0) or "adam"
+    lr: float = 1.0
+    momentum: float = 0.0
+    clip: float = 5.0
+    batch_size: int = 32
+    epochs: int = 100
+    decay_after_epoch: int = 15  # lr halving only from this epoch on
+    decay_patience: int = 2  # epochs without validation improvement before halving
+    lr_decay: float = 0.5
+    max_decays: int = 5
+    diag_every: int = 50  # steps between MI/AU on the fixed validation batch (0: never)
+    diag_batch: int = 500  # sentences in that fixed validation batch
+    snapshot_every: int = 0  # steps between posterior-mean snapshots (nz = 1; 0: never)
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    device: str = "cpu"
+    threads: int = 0  # torch threads; 0 leaves torch's default
+
+
+@dataclass
+class EvalConfig:
+    """How the final metrics are estimated."""
+
+    split: str = "test"
+    iw_samples: int = 500  # k for the importance-weighted NLL
+    iw_chunk: int = 100  # samples drawn per chunk (the reference draws 100 at a time)
+    iw_tokens: int = 200_000  # bound on sentence x sample x token cells per decoder call
+    mi_estimator: str = "whole"  # "whole" (aggregate posterior over the split) or "batch" (He)
+    mi_batch: int = 32  # batch size of the per-batch estimator
+    au_threshold: float = 0.01
+
+
+@dataclass
+class RunConfig:
+    """One cell of a suite: dataset x remedy x seed, with every setting resolved."""
+
+    dataset: str = "synthetic"
+    remedy: str = "none"  # canonical spec with all parameters, e.g. "word-dropout(keep=0.5)"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def run_id(self) -> str:
+        """Short hash of the resolved config: equal configs share one run folder."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        cfg = cls()
+        for key, value in data.items():
+            if isinstance(value, dict):
+                for sub, sub_value in value.items():
+                    set_value(cfg, f"{key}.{sub}", sub_value)
+            else:
+                set_value(cfg, key, value)
+        return cfg
+
+
+SECTIONS = ("data", "model", "train", "eval")
+
+# Sizes from PAPERS.md (nz / emb / hidden / batch / max epochs).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "synthetic": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50,
+                  "model.dec_hidden": 50, "train.batch_size": 16, "train.epochs": 50},
+    "ptb": {"model.nz": 32, "model.emb": 256, "model.enc_hidden": 256,
+            "model.dec_hidden": 256, "train.batch_size": 32, "train.epochs": 100},
+    "yahoo": {"model.nz": 32, "model.emb": 512, "model.enc_hidden": 1024,
+              "model.dec_hidden": 1024, "train.batch_size": 32, "train.epochs": 100},
+    "snli": {"model.nz": 32, "model.emb": 128, "model.enc_hidden": 512,
+             "model.dec_hidden": 512, "train.batch_size": 32, "train.epochs": 100},
+}
+DATASET_DEFAULTS["yelp"] = DATASET_DEFAULTS["yahoo"]
+DATASET_DEFAULTS["ptb-small"] = DATASET_DEFAULTS["ptb"]
+DATASET_DEFAULTS["yelp-short"] = DATASET_DEFAULTS["ptb"]  # short sentences: PTB sizes fit
+
+
+def _field_type(section: Any, name: str) -> Any:
+    hints = typing.get_type_hints(type(section))
+    return hints[name]
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Turn a CLI string (or TOML value) into the field's declared type."""
+    origin = typing.get_origin(kind)
+    try:
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(int(item) for item in items if str(item).strip() != "")
+        if origin in (typing.Union, types.UnionType):
+            inner = [arg for arg in typing.get_args(kind) if arg is not type(None)][0]
+            if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
+                return None
+            return _coerce(value, inner, key)
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        name = getattr(kind, "__name__", str(kind))
+        raise ConfigError(f"{key}: expected {name}, got {value!r}") from None
+
+
+def set_value(cfg: RunConfig, key: str, value: Any) -> None:
+    """Set `section.field` (or a top-level field) on `cfg`; unknown keys are errors."""
+    parts = key.split(".")
+    if len(parts) == 1:
+        top = [f.name for f in dataclasses.fields(cfg) if f.name not in SECTIONS]
+        if key not in top:
+            raise ConfigError(f"unknown setting '{key}'.{closest(key, _all_keys())}")
+        setattr(cfg, key, _coerce(value, _field_type(cfg, key), key))
+        return
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise ConfigError(
+            f"unknown setting '{key}': use section.field with section one of "
+            f"{', '.join(SECTIONS)}.{closest(key, _all_keys())}"
+        )
+    section = getattr(cfg, parts[0])
+    names = [f.name for f in dataclasses.fields(section)]
+    if parts[1] not in names:
+        raise ConfigError(f"unknown setting '{key}'.{closest(key, _all_keys())}")
+    setattr(section, parts[1], _coerce(value, _field_type(section, parts[1]), key))
+
+
+def _all_keys() -> list[str]:
+    cfg = RunConfig()
+    keys = [f.name for f in dataclasses.fields(cfg) if f.name not in SECTIONS]
+    for name in SECTIONS:
+        keys += [f"{name}.{f.name}" for f in dataclasses.fields(getattr(cfg, name))]
+    return keys
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`["model.nz=16", ...]` -> `{"model.nz": "16"}`; a pair without '=' is an error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value (e.g. model.nz=16), got '{pair}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject impossible values before any work starts."""
+    checks: list[tuple[bool, str]] = [
+        (cfg.model.nz >= 1, f"model.nz must be >= 1, got {cfg.model.nz}"),
+        (cfg.model.emb >= 1, f"model.emb must be >= 1, got {cfg.model.emb}"),
+        (cfg.model.enc_hidden >= 1, f"model.enc_hidden must be >= 1, got {cfg.model.enc_hidden}"),
+        (cfg.model.dec_hidden >= 1, f"model.dec_hidden must be >= 1, got {cfg.model.dec_hidden}"),
+        (0 <= cfg.model.dropout_in < 1, f"model.dropout_in must be in [0, 1), got {cfg.model.dropout_in}"),
+        (0 <= cfg.model.dropout_out < 1,
+         f"model.dropout_out must be in [0, 1), got {cfg.model.dropout_out}"),
+        (cfg.model.decoder in ("lstm", "cnn"),
+         f"model.decoder must be 'lstm' or 'cnn', got '{cfg.model.decoder}'"),
+        (len(cfg.model.cnn_dilations) > 0 and all(d >= 1 for d in cfg.model.cnn_dilations),
+         f"model.cnn_dilations must be positive integers, got {cfg.model.cnn_dilations}"),
+        (cfg.model.cnn_channels >= 1, f"model.cnn_channels must be >= 1, got {cfg.model.cnn_channels}"),
+        (cfg.model.bn_gamma >= 0, f"model.bn_gamma must be >= 0, got {cfg.model.bn_gamma}"),
+        (cfg.train.optimizer in ("sgd", "adam"),
+         f"train.optimizer must be 'sgd' or 'adam', got '{cfg.train.optimizer}'"),
+        (cfg.train.lr > 0, f"train.lr must be > 0, got {cfg.train.lr}"),
+        (cfg.train.momentum >= 0, f"train.momentum must be >= 0, got {cfg.train.momentum}"),
+        (cfg.train.clip > 0, f"train.clip must be > 0, got {cfg.train.clip}"),
+        (cfg.train.batch_size >= 1, f"train.batch_size must be >= 1, got {cfg.train.batch_size}"),
+        (cfg.train.epochs >= 1, f"train.epochs must be >= 1, got {cfg.train.epochs}"),
+        (0 < cfg.train.lr_decay <= 1, f"train.lr_decay must be in (0, 1], got {cfg.train.lr_decay}"),
+        (cfg.train.max_decays >= 0, f"train.max_decays must be >= 0, got {cfg.train.max_decays}"),
+        (cfg.train.diag_every >= 0, f"train.diag_every must be >= 0, got {cfg.train.diag_every}"),
+        (cfg.train.diag_batch >= 2, f"train.diag_batch must be >= 2, got {cfg.train.diag_batch}"),
+        (cfg.train.snapshot_every >= 0,
+         f"train.snapshot_every must be >= 0, got {cfg.train.snapshot_every}"),
+        (cfg.train.precision in ("fp32", "bf16"),
+         f"train.precision must be 'fp32' or 'bf16', got '{cfg.train.precision}'"),
+        (cfg.train.device.split(":")[0] in ("cpu", "cuda"),
+         f"train.device must be 'cpu' or 'cuda', got '{cfg.train.device}'"),
+        (cfg.train.threads >= 0, f"train.threads must be >= 0, got {cfg.train.threads}"),
+        (cfg.eval.split in ("valid", "test"),
+         f"eval.split must be 'valid' or 'test', got '{cfg.eval.split}'"),
+        (cfg.eval.iw_samples >= 1, f"eval.iw_samples (k) must be >= 1, got {cfg.eval.iw_samples}"),
+        (cfg.eval.iw_chunk >= 1, f"eval.iw_chunk must be >= 1, got {cfg.eval.iw_chunk}"),
+        (cfg.eval.iw_tokens >= 1, f"eval.iw_tokens must be >= 1, got {cfg.eval.iw_tokens}"),
+        (cfg.eval.mi_estimator in ("whole", "batch"),
+         f"eval.mi_estimator must be 'whole' or 'batch', got '{cfg.eval.mi_estimator}'"),
+        (cfg.eval.mi_batch >= 2, f"eval.mi_batch must be >= 2, got {cfg.eval.mi_batch}"),
+        (cfg.eval.au_threshold >= 0, f"eval.au_threshold must be >= 0, got {cfg.eval.au_threshold}"),
+        (cfg.data.max_len >= 1, f"data.max_len must be >= 1, got {cfg.data.max_len}"),
+        (cfg.data.vocab_size >= 5, f"data.vocab_size must be >= 5, got {cfg.data.vocab_size}"),
+        (cfg.data.synthetic_size >= 10,
+         f"data.synthetic_size must be >= 10, got {cfg.data.synthetic_size}"),
+        (cfg.data.synthetic_nz in (1, 2), f"data.synthetic_nz must be 1 or 2, got {cfg.data.synthetic_nz}"),
+        (cfg.data.synthetic_vocab >= 2,
+         f"data.synthetic_vocab must be >= 2, got {cfg.data.synthetic_vocab}"),
+        (cfg.data.synthetic_length >= 1,
+         f"data.synthetic_length must be >= 1, got {cfg.data.synthetic_length}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def build_config(dataset: str, remedy: str, seed: int, overrides: dict[str, Any]) -> RunConfig:
+    """Dataset defaults, then user overrides; `remedy` must already be canonical."""
+    cfg = RunConfig(dataset=dataset, remedy=remedy, seed=seed)
+    cfg.data.name = dataset
+    for key, value in DATASET_DEFAULTS.get(dataset, {}).items():
+        set_value(cfg, key, value)
+    for key, value in overrides.items():
+        set_value(cfg, key, value)
+    validate(cfg)
+    return cfg

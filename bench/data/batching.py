@@ -1,0 +1,88 @@
+"""Length-bucketed, padded, masked batches.
+
+Sentences are sorted by length and cut into batches, so a batch is nearly
+rectangular and one fused LSTM call; padding that remains is masked out of
+the loss and of the word count (tokens + end-of-sentence, never padding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from bench.data.vocab import BOS, EOS, PAD
+
+
+@dataclass
+class Batch:
+    """`tokens` is `<s> w_1 .. w_n </s>` padded with PAD, shape [B, L].
+
+    `lengths[b]` = n_b + 1: the number of predicted tokens of sentence b
+    (its words plus `</s>`). `index[b]` is the sentence's position in its split.
+    """
+
+    tokens: Tensor
+    lengths: Tensor
+    index: Tensor
+
+    @property
+    def inputs(self) -> Tensor:
+        """Decoder inputs: `<s> w_1 .. w_n` (and padding)."""
+        return self.tokens[:, :-1]
+
+    @property
+    def targets(self) -> Tensor:
+        """Decoder targets: `w_1 .. w_n </s>` (and padding)."""
+        return self.tokens[:, 1:]
+
+    @property
+    def mask(self) -> Tensor:
+        """True where a target is a real token, shape [B, L-1]."""
+        return self.targets != PAD
+
+    @property
+    def n_words(self) -> int:
+        return int(self.lengths.sum())
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.tokens.to(device), self.lengths.to(device), self.index.to(device))
+
+
+def collate(sentences: list[list[int]], index: list[int]) -> Batch:
+    """Pad `<s> s </s>` for each sentence into one Batch."""
+    longest = max(len(s) for s in sentences)
+    tokens = torch.full((len(sentences), longest + 2), PAD, dtype=torch.long)
+    for row, sentence in enumerate(sentences):
+        tokens[row, 0] = BOS
+        tokens[row, 1 : len(sentence) + 1] = torch.tensor(sentence, dtype=torch.long)
+        tokens[row, len(sentence) + 1] = EOS
+    lengths = torch.tensor([len(s) + 1 for s in sentences], dtype=torch.long)
+    return Batch(tokens, lengths, torch.tensor(index, dtype=torch.long))
+
+
+def make_batches(
+    sentences: list[list[int]],
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+) -> list[Batch]:
+    """Sort by length, cut into batches of `batch_size`; shuffle the batch order if asked.
+
+    The same sentences and batch size always give the same batches, so a
+    fixed generator makes an epoch reproducible.
+    """
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    batches = [
+        collate([sentences[i] for i in chunk], chunk)
+        for chunk in (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+    ]
+    if shuffle:
+        perm = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in perm]
+    return batches

@@ -1,0 +1,119 @@
+"""Final test metrics of a trained model: IW NLL, PPL, KL, MI, AU and the ELBO.
+
+Speed comes from scoring many sentences x many samples per decoder call: the
+reference scores one sentence at a time. Each call holds at most
+`eval.iw_tokens` (sentence x sample x position) cells, which bounds memory at
+about iw_tokens x vocabulary x 8 bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from bench.config import EvalConfig
+from bench.data.batching import Batch, collate, make_batches
+from bench.metrics import (
+    active_units,
+    iw_log_marginal,
+    mutual_info,
+    mutual_info_batched,
+    perplexity,
+)
+from bench.models import SentenceVAE
+
+ENCODE_BATCH = 256
+
+
+def split_batches(sentences: list[list[int]], batch_size: int = ENCODE_BATCH) -> list[Batch]:
+    """Fixed, length-sorted batches for evaluation passes."""
+    return make_batches(sentences, batch_size)
+
+
+def token_bounded_batches(sentences: list[list[int]], cells: int, samples: int) -> list[Batch]:
+    """Length-sorted groups with sentences x samples x positions <= cells (at least one sentence)."""
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    groups: list[list[int]] = []
+    for index in order:
+        positions = len(sentences[index]) + 1
+        if groups and (len(groups[-1]) + 1) * positions * samples <= cells:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return [collate([sentences[i] for i in group], group) for group in groups]
+
+
+def encode_all(model: SentenceVAE, batches: list[Batch], device: torch.device) -> tuple[Tensor, Tensor]:
+    """Posterior parameters of every sentence, in split order: mu, logvar [N, nz]."""
+    mus, logvars, indices = [], [], []
+    with torch.inference_mode():
+        for batch in batches:
+            mu, logvar = model.encode(batch.to(device))
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+            indices.append(batch.index)
+    order = torch.argsort(torch.cat(indices))
+    return torch.cat(mus)[order], torch.cat(logvars)[order]
+
+
+def evaluate(
+    model: SentenceVAE,
+    sentences: list[list[int]],
+    cfg: EvalConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    autocast: Any,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """All final metrics on `sentences`; the model is put in eval mode (no dropout)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
+    mu, logvar = encode_all(model, split_batches(sentences), device)
+    if cfg.mi_estimator == "whole":
+        mi = mutual_info(mu, logvar, generator)
+    else:
+        mi = mutual_info_batched(mu, logvar, cfg.mi_batch, generator)
+    au = active_units(mu, cfg.au_threshold)
+    mi_au_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    rec_total, kl_total, nll_total, n_words = 0.0, 0.0, 0.0, 0
+    samples = min(cfg.iw_samples, cfg.iw_chunk)
+    batches = token_bounded_batches(sentences, cfg.iw_tokens, samples)
+    with torch.inference_mode(), autocast:
+        for batch in tqdm(batches, desc="IW NLL", unit="batch", disable=not progress, leave=False):
+            batch = batch.to(device)
+            mu_b, logvar_b = (t.float() for t in model.encode(batch))
+
+            def log_likelihood(z: Tensor, batch: Batch = batch) -> Tensor:
+                return model.log_likelihood(batch, z.to(mu_b.dtype)).float()
+
+            log_px = iw_log_marginal(mu_b, logvar_b, log_likelihood, cfg.iw_samples, samples, generator)
+            terms = model.loss_terms(batch, generator=generator)
+            nll_total += float(-log_px.sum())
+            rec_total += float(terms.rec.float().sum())
+            kl_total += float(terms.kl.float().sum())
+            n_words += batch.n_words
+    iw_seconds = time.perf_counter() - started
+    count = len(sentences)
+    return {
+        "nll": nll_total / count,
+        "ppl": perplexity(nll_total, n_words),
+        "kl": kl_total / count,
+        "mi": mi,
+        "mi_estimator": cfg.mi_estimator,
+        "au": au,
+        "elbo_rec": rec_total / count,
+        "elbo": -(rec_total + kl_total) / count,
+        "elbo_ppl": perplexity(rec_total + kl_total, n_words),
+        "iw_samples": cfg.iw_samples,
+        "n_sentences": count,
+        "n_words": n_words,
+        "timings": {"mi_au_s": mi_au_seconds, "iw_nll_s": iw_seconds},
+    }

@@ -1,0 +1,150 @@
+"""One run, end to end: resolve and check everything, train, evaluate, store.
+
+`plan_run` does every check that can fail on user input and writes nothing;
+`execute` does the work. A run that raises (NaN loss, out of memory, a bug
+in a plugin) is stored with status "failed" and its reason, and the caller
+goes on.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+import bench
+from bench import store
+from bench.config import RunConfig, build_config, validate
+from bench.data.datasets import Corpus, load_corpus
+from bench.evaluate import evaluate
+from bench.train import Trainer, autocast
+from remedies import registry
+from remedies.base import Remedy
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class RunPlan:
+    """A run that passed every check: its config, remedy and corpus."""
+
+    cfg: RunConfig
+    remedy: Remedy
+    corpus: Corpus
+
+
+def resolve_config(dataset: str, remedy_spec: str, seed: int, overrides: dict[str, Any]) -> RunConfig:
+    """Dataset defaults + overrides + what the remedy configures, validated."""
+    remedy = registry.parse(remedy_spec)
+    cfg = build_config(dataset, remedy.spec(), seed, overrides)
+    cfg = remedy.configure(cfg)
+    validate(cfg)
+    return cfg
+
+
+def plan_run(cfg: RunConfig, data_dir: str | None = None) -> RunPlan:
+    """Build the remedy and load the corpus; raises ConfigError, writes nothing."""
+    if cfg.train.device.startswith("cuda") and not torch.cuda.is_available():
+        from bench.errors import ConfigError
+
+        raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
+    return RunPlan(cfg=cfg, remedy=registry.parse(cfg.remedy), corpus=load_corpus(cfg.data, data_dir))
+
+
+def _versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "collapse_bench": bench.__version__}
+
+
+def _environment(cfg: RunConfig) -> dict[str, Any]:
+    return {
+        "device": cfg.train.device,
+        "device_name": torch.cuda.get_device_name() if cfg.train.device.startswith("cuda")
+        else platform.processor() or platform.machine(),
+        "precision": cfg.train.precision,
+        "threads": torch.get_num_threads(),
+        "versions": _versions(),
+    }
+
+
+def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> dict[str, Any]:
+    """Train and evaluate one run into `out/suite/runs/<id>/`; return its metrics.json.
+
+    A finished run is returned as it is, never redone. A run interrupted after
+    an epoch end continues from its checkpoint.
+    """
+    cfg = plan.cfg
+    folder = store.run_dir(out, suite, cfg.run_id())
+    if store.run_status(folder) == "finished":
+        return store.read_json(folder / store.METRICS)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    store.write_json(folder / store.CONFIG, cfg.to_dict())
+    base: dict[str, Any] = {
+        "run_id": cfg.run_id(), "suite": suite, "dataset": cfg.dataset, "remedy": cfg.remedy,
+        "seed": cfg.seed, **_environment(cfg),
+    }
+    started = time.perf_counter()
+    trainer: Trainer | None = None
+    try:
+        trainer = Trainer(cfg, plan.corpus, plan.remedy)
+        train_seconds = _train(trainer, folder, progress)
+        eval_started = time.perf_counter()
+        trainer.load_best()
+        test = evaluate(
+            trainer.model, plan.corpus.splits[cfg.eval.split], cfg.eval, seed=cfg.seed,
+            device=trainer.device, autocast=autocast(cfg), progress=progress,
+        )
+        eval_seconds = time.perf_counter() - eval_started
+        store.save_torch(folder / store.MODEL, trainer.model.state_dict())
+        store.write_curve(folder, trainer.curve)
+        metrics = {
+            **base, "status": "finished", "test": test,
+            "best_epoch": trainer.protocol.best_epoch, "epochs_run": trainer.epoch,
+            "steps": trainer.step, "validation": trainer.protocol.history,
+            "timings": {
+                "train_s": train_seconds, "eval_s": eval_seconds,
+                "total_s": time.perf_counter() - started,
+                "train_steps_s": trainer.step_seconds,
+                "train_tokens_per_s": trainer.step_tokens / max(trainer.step_seconds, 1e-9),
+                **test.pop("timings"),
+            },
+        }
+        store.write_json(folder / store.METRICS, metrics)
+        (folder / CHECKPOINT).unlink(missing_ok=True)
+        return metrics
+    except Exception as exc:  # recorded, never raised: the suite goes on
+        if trainer is not None and trainer.curve:
+            store.write_curve(folder, trainer.curve)
+        metrics = {
+            **base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+            "timings": {"total_s": time.perf_counter() - started},
+        }
+        store.write_json(folder / store.METRICS, metrics)
+        return metrics
+
+
+def _train(trainer: Trainer, folder: Path, progress: bool) -> float:
+    """The epoch loop with a checkpoint at each epoch end; returns training seconds."""
+    checkpoint = folder / CHECKPOINT
+    if checkpoint.exists():
+        trainer.load_state_dict(store.load_torch(checkpoint))
+    else:
+        trainer.remedy.before_training(trainer)
+    total = trainer.cfg.train.epochs * trainer.steps_per_epoch
+    with tqdm(total=total, initial=trainer.step, desc=f"{trainer.cfg.remedy[:40]} seed {trainer.cfg.seed}",
+              unit="step", disable=not progress, leave=False) as bar:
+        while not trainer.finished:
+            started = time.perf_counter()
+            trainer.run_epoch(bar)
+            trainer.train_seconds += time.perf_counter() - started
+            bar.set_postfix(epoch=trainer.epoch, kl=f"{trainer.protocol.history[-1]['kl']:.2f}")
+            if not trainer.finished:
+                store.save_torch(checkpoint, trainer.state_dict())
+    return trainer.train_seconds

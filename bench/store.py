@@ -1,0 +1,98 @@
+"""The results store: `<out>/<suite>/runs/<run-id>/`, every file written atomically.
+
+A file is written to a temporary name in the same folder and moved into place
+with `os.replace`, so a reader (or a resumed suite) never sees half a file.
+`metrics.json` is written last: its presence with status "finished" is what
+marks a run as done.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+MODEL = "model.pt"
+CURVE_PARQUET = "curve.parquet"
+CURVE_CSV = "curve.csv"
+
+
+def run_dir(out: Path | str, suite: str, run_id: str) -> Path:
+    return Path(out) / suite / "runs" / run_id
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_torch(path: Path) -> Any:
+    """Load tensors and plain containers only (`weights_only=True`: no code runs)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def parquet_available() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_curve(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """The per-step training curve: parquet when pyarrow is there, CSV otherwise."""
+    frame = pd.DataFrame(rows)
+    if parquet_available():
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        path = folder / CURVE_PARQUET
+        atomic_write_bytes(path, buffer.getvalue())
+    else:
+        path = folder / CURVE_CSV
+        atomic_write_bytes(path, frame.to_csv(index=False).encode())
+    return path
+
+
+def read_curve(folder: Path) -> pd.DataFrame:
+    if (folder / CURVE_PARQUET).exists():
+        return pd.read_parquet(folder / CURVE_PARQUET)
+    return pd.read_csv(folder / CURVE_CSV)
+
+
+def run_status(folder: Path) -> str | None:
+    """'finished', 'failed', or None when the run has not ended."""
+    path = folder / METRICS
+    if not path.exists():
+        return None
+    return read_json(path).get("status")

@@ -1,0 +1,299 @@
+"""Training by the reference protocol, with remedies plugged in through hooks.
+
+Default protocol (He et al. 2019 code): separate SGD optimisers for encoder and
+decoder (lr 1.0, no momentum), gradient-norm clip 5, one z sample per
+sentence, loss = mean over sentences of rec + kl_weight * KL. After each
+epoch the validation negative ELBO at KL weight 1 selects the best
+checkpoint; from epoch 15 on, 2 epochs without improvement halve the lr and
+reload the best weights; 5 halvings end training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bench.config import RunConfig
+from bench.data.batching import Batch, make_batches
+from bench.data.datasets import Corpus
+from bench.data.vocab import UNK
+from bench.evaluate import encode_all, split_batches
+from bench.metrics import active_units, mutual_info
+from bench.models import SentenceVAE, build_model
+from bench.models.vae import LossTerms
+from remedies.base import Remedy
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite: the run is recorded as failed."""
+
+
+@dataclasses.dataclass
+class ProtocolState:
+    """What the lr schedule and model selection remember between epochs."""
+
+    best_loss: float = math.inf
+    best_epoch: int = -1
+    not_improved: int = 0
+    decays: int = 0
+    lr: float = 0.0
+    stopped: bool = False
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+
+def autocast(cfg: RunConfig) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast when asked for, a no-op in fp32."""
+    if cfg.train.precision == "bf16":
+        return torch.autocast(torch.device(cfg.train.device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Trainer:
+    """Owns the model, the optimisers and the loop; remedies act through its methods.
+
+    Public methods a remedy may call: `loss_on(batch)`, `update(batch, ...)`,
+    `random_train_batch()`, `validation_mi()`, `reset_decoder()`, `set_lr(lr)`.
+    """
+
+    def __init__(self, cfg: RunConfig, corpus: Corpus, remedy: Remedy) -> None:
+        self.cfg = cfg
+        self.corpus = corpus
+        self.remedy = remedy
+        self.device = torch.device(cfg.train.device)
+        torch.manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 1)
+        self.model: SentenceVAE = build_model(len(corpus.vocab), cfg.model).to(self.device)
+        self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size)
+        self.valid_batches = split_batches(corpus.splits["valid"])
+        diag = corpus.splits["valid"][: cfg.train.diag_batch]
+        self.diag_batches = split_batches(diag)
+        self.step = 0
+        self.epoch = 0
+        self.kl_weight_now = 1.0
+        self.curve: list[dict[str, Any]] = []
+        self.protocol = ProtocolState(lr=cfg.train.lr)
+        self.best_state: dict[str, Tensor] | None = None
+        self.last_terms: LossTerms | None = None  # of the latest update(), for the curve
+        self.step_tokens = 0  # target tokens seen by training steps
+        self.step_seconds = 0.0  # time spent in training steps (no validation)
+        self.train_seconds = 0.0  # training including validation, across resumes
+        self.enc_opt, self.dec_opt = self._optimisers(cfg.train.lr)
+
+    # --- pieces remedies use ------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_batches)
+
+    def _optimisers(self, lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        def make(params: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
+            trainable = [p for p in params if p.requires_grad]
+            if self.cfg.train.optimizer == "adam":
+                return torch.optim.Adam(trainable, lr=lr)
+            return torch.optim.SGD(trainable, lr=lr, momentum=self.cfg.train.momentum)
+
+        return make(self.model.encoder.parameters()), make(self.model.decoder.parameters())
+
+    def set_lr(self, lr: float) -> None:
+        """New optimisers at `lr` (the reference rebuilds them when it halves the lr)."""
+        self.protocol.lr = lr
+        self.enc_opt, self.dec_opt = self._optimisers(lr)
+
+    def random_train_batch(self) -> Batch:
+        index = int(torch.randint(len(self.train_batches), (1,), generator=self.generator))
+        return self.train_batches[index].to(self.device)
+
+    def loss_on(self, batch: Batch, kl_weight: float | None = None) -> tuple[Tensor, LossTerms]:
+        """Training loss (mean over sentences) with the remedy's input and KL hooks."""
+        weight = self.kl_weight_now if kl_weight is None else kl_weight
+        inputs = self.remedy.decoder_inputs(batch.inputs, UNK, self.generator)
+        with autocast(self.cfg):
+            terms = self.model.loss_terms(batch, inputs=inputs)
+        penalty = self.remedy.kl_term(terms.kl_per_dim.float())
+        loss = (terms.rec.float() + weight * penalty).mean()
+        if not torch.isfinite(loss):
+            raise Diverged(f"non-finite loss {loss.item()} at step {self.step}, epoch {self.epoch}")
+        return loss, terms
+
+    def update(
+        self, batch: Batch, *, encoder: bool = True, decoder: bool = True, kl_weight: float | None = None
+    ) -> LossTerms:
+        """One gradient step on `batch` for the chosen halves of the model.
+
+        A half that is not stepped gets no gradient at all: its parameters are
+        frozen for the backward pass, so an encoder-only step (aggressive
+        training) does not pay for decoder weight gradients it would discard.
+        """
+        frozen = [] if decoder else [p for p in self.model.decoder.parameters() if p.requires_grad]
+        frozen += [] if encoder else [p for p in self.model.encoder.parameters() if p.requires_grad]
+        for param in frozen:
+            param.requires_grad_(False)
+        try:
+            loss, terms = self.loss_on(batch, kl_weight)
+            self.enc_opt.zero_grad(set_to_none=True)
+            self.dec_opt.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            for param in frozen:
+                param.requires_grad_(True)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, self.cfg.train.clip)
+        if encoder:
+            self.enc_opt.step()
+        if decoder:
+            self.dec_opt.step()
+        self.last_terms = terms
+        return terms
+
+    def reset_decoder(self) -> None:
+        """Re-initialise the decoder and its optimiser (pretraining remedies)."""
+        from bench.models.init import reference_init
+
+        reference_init(self.model.decoder)
+        self.enc_opt, self.dec_opt = self._optimisers(self.protocol.lr)
+
+    @torch.inference_mode()
+    def validation_mi(self) -> float:
+        """Whole-set MI over the validation split (the aggressive stop rule uses it)."""
+        return self.evaluate_split()["mi"]
+
+    # --- the loop -----------------------------------------------------------
+    def train_step(self, batch: Batch) -> None:
+        self.model.train()
+        batch = batch.to(self.device)
+        self.kl_weight_now = self.remedy.kl_weight(self.step, self.steps_per_epoch)
+        self.last_terms = None
+        if not self.remedy.train_step(self, batch):
+            self.update(batch)
+        terms = self.last_terms
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "kl_weight": self.kl_weight_now}
+        if terms is not None:
+            rec, kl = float(terms.rec.detach().mean()), float(terms.kl.detach().mean())
+            row.update(rec=rec, kl=kl, elbo=-(rec + kl))
+        if self.cfg.train.diag_every and self.step % self.cfg.train.diag_every == 0:
+            row.update(self.diagnostics())
+        self.curve.append(row)
+        self.step += 1
+
+    @torch.inference_mode()
+    def diagnostics(self) -> dict[str, float]:
+        """MI and AU on the fixed validation batch, for the training curve."""
+        self.model.eval()
+        mu, logvar = encode_all(self.model, self.diag_batches, self.device)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        result = {
+            "mi": mutual_info(mu, logvar, generator),
+            "au": active_units(mu, self.cfg.eval.au_threshold),
+        }
+        self.model.train()
+        return result
+
+    @torch.inference_mode()
+    def evaluate_split(self) -> dict[str, float]:
+        """Validation negative ELBO at KL weight 1 (model selection), with KL, MI and AU."""
+        self.model.eval()
+        total_rec = total_kl = 0.0
+        count = 0
+        mus, logvars = [], []
+        for batch in self.valid_batches:
+            batch = batch.to(self.device)
+            with autocast(self.cfg):
+                terms = self.model.loss_terms(batch)
+            total_rec += float(terms.rec.float().sum())
+            total_kl += float(terms.kl.float().sum())
+            count += len(batch)
+            mus.append(terms.mu.float())
+            logvars.append(terms.logvar.float())
+        mu, logvar = torch.cat(mus), torch.cat(logvars)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        self.model.train()
+        return {
+            "loss": (total_rec + total_kl) / count,
+            "rec": total_rec / count,
+            "kl": total_kl / count,
+            "mi": mutual_info(mu, logvar, generator),
+            "au": float(active_units(mu, self.cfg.eval.au_threshold)),
+        }
+
+    def end_of_epoch(self) -> dict[str, float]:
+        """Validate, let the remedy react, then select the model and maybe halve the lr."""
+        val = self.evaluate_split()
+        self.remedy.on_epoch_end(self, val)
+        state = self.protocol
+        state.history.append({"epoch": self.epoch, **val, "lr": state.lr})
+        if val["loss"] < state.best_loss:
+            state.best_loss, state.best_epoch, state.not_improved = val["loss"], self.epoch, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            state.not_improved += 1
+            if (
+                state.not_improved >= self.cfg.train.decay_patience
+                and self.epoch >= self.cfg.train.decay_after_epoch
+            ):
+                # As the reference: reload the best weights, halve the lr, and take
+                # this epoch's loss as the new bar to beat.
+                state.decays += 1
+                state.not_improved = 0
+                state.best_loss = val["loss"]
+                self.load_best()
+                self.set_lr(state.lr * self.cfg.train.lr_decay)
+                state.stopped = state.decays >= self.cfg.train.max_decays
+        return val
+
+    def load_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    def run_epoch(self, progress: Any = None) -> None:
+        order = torch.randperm(len(self.train_batches), generator=self.generator).tolist()
+        started = time.perf_counter()
+        for index in order:
+            batch = self.train_batches[index]
+            self.train_step(batch)
+            self.step_tokens += batch.n_words
+            if progress is not None:
+                progress.update(1)
+        self.step_seconds += time.perf_counter() - started
+        self.end_of_epoch()
+        self.epoch += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where an epoch ended."""
+        return {
+            "model": self.model.state_dict(),
+            "enc_opt": self.enc_opt.state_dict(),
+            "dec_opt": self.dec_opt.state_dict(),
+            "best_state": self.best_state,
+            "protocol": dataclasses.asdict(self.protocol),
+            "remedy": self.remedy.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "curve": self.curve,
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "counters": [self.step_tokens, self.step_seconds, self.train_seconds],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.protocol = ProtocolState(**state["protocol"])
+        self.set_lr(self.protocol.lr)
+        self.enc_opt.load_state_dict(state["enc_opt"])
+        self.dec_opt.load_state_dict(state["dec_opt"])
+        self.best_state = state["best_state"]
+        self.remedy.load_state_dict(state["remedy"])
+        self.step, self.epoch, self.curve = state["step"], state["epoch"], state["curve"]
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+        self.step_tokens, self.step_seconds, self.train_seconds = state["counters"]
+
+    @property
+    def finished(self) -> bool:
+        return self.protocol.stopped or self.epoch >= self.cfg.train.epochs

@@ -1,0 +1,216 @@
+"""The one place where remedy names are resolved.
+
+Built-ins are registered with `@register("name")` in their own module under
+`remedies/` and imported only when asked for; installed packages add remedies
+through the entry-point group `collapse_bench.remedies` (name = "module:Class"),
+loaded on first use, so a broken plugin fails only when used, naming itself.
+
+Spec syntax (CLI `--remedy` and suite files):
+    name                          defaults
+    name(key=value,key=value)     parameters
+    a(...)+b(...)                 composition
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import typing
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from bench.errors import ConfigError, closest
+from remedies.base import HOOKS, Remedy
+
+ENTRY_POINT_GROUP = "collapse_bench.remedies"
+
+BUILTIN_MODULES: dict[str, str] = {
+    "none": "remedies.none",
+    "kl-annealing": "remedies.kl_annealing",
+    "cyclical": "remedies.cyclical",
+    "word-dropout": "remedies.word_dropout",
+    "aggressive": "remedies.aggressive",
+    "dilated-cnn": "remedies.dilated_cnn",
+    "free-bits": "remedies.free_bits",
+    "beta": "remedies.beta",
+    "bn-vae": "remedies.bn_vae",
+    "pretrain-fb": "remedies.pretrain_fb",
+}
+
+# Hooks a composite may chain; every other hook is taken over by one remedy at most.
+CHAINED_HOOKS = frozenset({"configure", "on_epoch_end"})
+
+_registered: dict[str, type[Remedy]] = {}
+
+
+def register(name: str) -> Callable[[type[Remedy]], type[Remedy]]:
+    """Class decorator: make a Remedy subclass available under `name`."""
+
+    def decorate(cls: type[Remedy]) -> type[Remedy]:
+        if name in _registered and _registered[name] is not cls:
+            other = _registered[name]
+            raise ConfigError(
+                f"remedy name '{name}' registered twice: {other.__module__}.{other.__qualname__} "
+                f"and {cls.__module__}.{cls.__qualname__}"
+            )
+        if not (isinstance(cls, type) and issubclass(cls, Remedy)):
+            raise ConfigError(f"@register('{name}'): {cls!r} is not a Remedy subclass")
+        _check_methods(name, cls)
+        if not dataclasses.is_dataclass(cls):
+            cls = dataclasses.dataclass(cls)
+        cls.name = name
+        _registered[name] = cls
+        return cls
+
+    return decorate
+
+
+def _check_methods(name: str, cls: type[Remedy]) -> None:
+    """A public method that is not a hook is almost always a misspelt hook."""
+    allowed = set(HOOKS) | set(dir(Remedy))
+    for attr, value in vars(cls).items():
+        if callable(value) and not attr.startswith("_") and attr not in allowed:
+            hint = closest(attr, list(HOOKS))
+            raise ConfigError(
+                f"remedy '{name}' ({cls.__module__}): method '{attr}' is not a hook.{hint} "
+                "Prefix helpers with '_'."
+            )
+
+
+def _plugin_entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def names() -> list[str]:
+    """All remedy names: built-ins, then installed plugins (nothing is imported)."""
+    plugins = [n for n in sorted(_plugin_entry_points()) if n not in BUILTIN_MODULES]
+    registered = [n for n in _registered if n not in BUILTIN_MODULES and n not in plugins]
+    return list(BUILTIN_MODULES) + plugins + registered
+
+
+def get(name: str) -> type[Remedy]:
+    """The Remedy class registered under `name`, importing it on first use."""
+    if name in _registered:
+        return _registered[name]
+    if name in BUILTIN_MODULES:
+        importlib.import_module(BUILTIN_MODULES[name])
+    else:
+        plugins = _plugin_entry_points()
+        if name not in plugins:
+            raise ConfigError(
+                f"unknown remedy '{name}'.{closest(name, names())} See: collapse-bench list remedies"
+            )
+        try:
+            cls = plugins[name].load()
+        except Exception as exc:  # a broken third-party package: name it, say why
+            raise ConfigError(
+                f"remedy plugin '{name}' ({plugins[name].value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if name not in _registered:
+            register(name)(cls)
+    if name not in _registered:
+        raise ConfigError(f"module for remedy '{name}' did not register it")
+    return _registered[name]
+
+
+_PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if char == sep and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def _coerce_param(remedy: str, field: dataclasses.Field, raw: Any) -> Any:
+    kind = typing.get_type_hints(_registered[remedy])[field.name]
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return str(raw).lower() in ("true", "1")
+        if kind is int:
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError(raw)
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"remedy '{remedy}': parameter '{field.name}' expects "
+            f"{getattr(kind, '__name__', kind)}, got {raw!r}"
+        ) from None
+
+
+def build(name: str, params: dict[str, Any]) -> Remedy:
+    """Instantiate one remedy from keyword parameters, checking names and types."""
+    cls = get(name)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in params:
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            raise ConfigError(
+                f"remedy '{name}' has no parameter '{key}'.{closest(key, list(fields))} "
+                f"Parameters: {known}"
+            )
+    try:
+        return cls(**{key: _coerce_param(name, fields[key], value) for key, value in params.items()})
+    except TypeError as exc:
+        raise ConfigError(f"remedy '{name}': {exc}") from None
+
+
+def parse(spec: str) -> Remedy:
+    """Parse `a(k=v)+b` into one Remedy (a Composite when there is a '+')."""
+    if not spec or not spec.strip():
+        raise ConfigError("empty remedy spec: give a name such as 'none' or 'kl-annealing'")
+    parts = []
+    for text in _split_top_level(spec, "+"):
+        match = _PART.match(text)
+        if not match:
+            raise ConfigError(
+                f"cannot parse remedy '{text.strip()}' in '{spec}': "
+                "expected name or name(key=value,...)"
+            )
+        name, inner = match.group(1), match.group(2)
+        params: dict[str, str] = {}
+        for item in _split_top_level(inner or "", ","):
+            if not item.strip():
+                continue
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"remedy '{name}': expected key=value, got '{item.strip()}'")
+            params[key.strip()] = value.strip()
+        parts.append(build(name, params))
+    return compose(parts)
+
+
+def compose(parts: list[Remedy]) -> Remedy:
+    """One remedy from several; two that take over the same hook is an error."""
+    parts = [p for p in parts if p.name != "none"] or parts[:1]
+    if len(parts) == 1:
+        return parts[0]
+    owners: dict[str, str] = {}
+    for part in parts:
+        for hook in part.overridden_hooks() - CHAINED_HOOKS:
+            if hook in owners:
+                raise ConfigError(
+                    f"remedies '{owners[hook]}' and '{part.name}' both take over the "
+                    f"'{hook}' hook; they cannot be combined"
+                )
+            owners[hook] = part.name
+    from remedies.composite import Composite
+
+    return Composite(sorted(parts, key=lambda p: p.name))
