@@ -60,7 +60,8 @@ Examples:
 @click.option("--remedy", default="none", show_default=True,
               help="Remedy spec: name, name(key=value,...), or a+b to combine; "
                    "see `collapse-bench list remedies`.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run (model init, sampling).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the run (model init, dropout, sampling).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, repeatable: model.nz=16, train.epochs=5, "
                    "eval.iw_samples=100, data.max_len=50. Unknown keys are errors.")
@@ -125,6 +126,32 @@ def list_datasets(as_json: bool) -> None:
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
         click.echo(f"{'':<{width}}  source: {row['source']}")
+
+
+@list_.command("remedies", epilog="""\b
+Examples:
+  collapse-bench list remedies
+  collapse-bench list remedies --json
+  collapse-bench train --remedy "cyclical(cycles=4,ratio=0.5)" """)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_remedies(as_json: bool) -> None:
+    """Remedies by name: what each does, its parameters with defaults, and its paper.
+
+    Installed plugin packages (entry-point group collapse_bench.remedies) appear
+    here too. Parameters are given as name(key=value,...); remedies combine with +.
+    """
+    from remedies.registry import describe
+
+    rows = describe()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        params = ", ".join(f"{key}={value}" for key, value in row["parameters"].items()) or "-"
+        click.echo(f"{row['name']}: {row['description']}")
+        click.echo(f"    parameters: {params}")
+        if row["paper"]:
+            click.echo(f"    paper: {row['paper']}")
 
 
 def main() -> None:

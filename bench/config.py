@@ -146,7 +146,7 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(int(item) for item in items if str(item).strip() != "")
         if origin in (typing.Union, types.UnionType):
-            inner = [arg for arg in typing.get_args(kind) if arg is not type(None)][0]
+            inner = next(arg for arg in typing.get_args(kind) if arg is not type(None))
             if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
                 return None
             return _coerce(value, inner, key)

@@ -92,7 +92,7 @@ def evaluate(
             mu_b, logvar_b = (t.float() for t in model.encode(batch))
 
             def log_likelihood(z: Tensor, batch: Batch = batch) -> Tensor:
-                return model.log_likelihood(batch, z.to(mu_b.dtype)).float()
+                return model.log_likelihood(batch, z).float()
 
             log_px = iw_log_marginal(mu_b, logvar_b, log_likelihood, cfg.iw_samples, samples, generator)
             terms = model.loss_terms(batch, generator=generator)

@@ -8,6 +8,7 @@ goes on.
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 import traceback
@@ -54,11 +55,17 @@ def plan_run(cfg: RunConfig, data_dir: str | None = None) -> RunPlan:
         from bench.errors import ConfigError
 
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
-    return RunPlan(cfg=cfg, remedy=registry.parse(cfg.remedy), corpus=load_corpus(cfg.data, data_dir))
+    remedy = registry.parse(cfg.remedy)
+    remedy.configure(copy.deepcopy(cfg))  # the remedy sees the config it will train under
+    return RunPlan(cfg=cfg, remedy=remedy, corpus=load_corpus(cfg.data, data_dir))
 
 
 def _versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "collapse_bench": bench.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "collapse_bench": bench.__version__,
+    }
 
 
 def _environment(cfg: RunConfig) -> dict[str, Any]:
@@ -103,8 +110,10 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
         store.write_curve(folder, trainer.curve)
+        if trainer.snapshots:
+            store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
         metrics = {
-            **base, "status": "finished", "test": test,
+            **base, "status": "finished", "test": test, "model": describe_model(trainer.model),
             "best_epoch": trainer.protocol.best_epoch, "epochs_run": trainer.epoch,
             "steps": trainer.step, "validation": trainer.protocol.history,
             "timings": {
@@ -121,6 +130,8 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
     except Exception as exc:  # recorded, never raised: the suite goes on
         if trainer is not None and trainer.curve:
             store.write_curve(folder, trainer.curve)
+        if trainer.snapshots:
+            store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
         metrics = {
             **base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
@@ -128,6 +139,15 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
         }
         store.write_json(folder / store.METRICS, metrics)
         return metrics
+
+
+def describe_model(model: torch.nn.Module) -> dict[str, Any]:
+    """Size facts a report needs: parameter count, and the receptive field of a CNN decoder."""
+    info: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters())}
+    field = getattr(model.decoder, "receptive_field", None)
+    if field is not None:
+        info["receptive_field"] = field
+    return info
 
 
 def _train(trainer: Trainer, folder: Path, progress: bool) -> float:

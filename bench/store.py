@@ -21,8 +21,8 @@ import torch
 CONFIG = "config.json"
 METRICS = "metrics.json"
 MODEL = "model.pt"
-CURVE_PARQUET = "curve.parquet"
-CURVE_CSV = "curve.csv"
+CURVE = "curve"
+SNAPSHOTS = "posterior_mean"  # table of He et al.'s posterior-mean points (nz = 1 runs)
 
 
 def run_dir(out: Path | str, suite: str, run_id: str) -> Path:
@@ -70,24 +70,36 @@ def parquet_available() -> bool:
     return True
 
 
-def write_curve(folder: Path, rows: list[dict[str, Any]]) -> Path:
-    """The per-step training curve: parquet when pyarrow is there, CSV otherwise."""
+def write_table(folder: Path, stem: str, rows: list[dict[str, Any]]) -> Path:
+    """A table as `<stem>.parquet` when pyarrow is there, `<stem>.csv` otherwise."""
     frame = pd.DataFrame(rows)
     if parquet_available():
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
-        path = folder / CURVE_PARQUET
+        path = folder / f"{stem}.parquet"
         atomic_write_bytes(path, buffer.getvalue())
     else:
-        path = folder / CURVE_CSV
+        path = folder / f"{stem}.csv"
         atomic_write_bytes(path, frame.to_csv(index=False).encode())
     return path
 
 
-def read_curve(folder: Path) -> pd.DataFrame:
-    if (folder / CURVE_PARQUET).exists():
-        return pd.read_parquet(folder / CURVE_PARQUET)
-    return pd.read_csv(folder / CURVE_CSV)
+def read_table(folder: Path, stem: str) -> pd.DataFrame | None:
+    """The table written by `write_table`, or None when the run has none."""
+    if (folder / f"{stem}.parquet").exists():
+        return pd.read_parquet(folder / f"{stem}.parquet")
+    if (folder / f"{stem}.csv").exists():
+        return pd.read_csv(folder / f"{stem}.csv")
+    return None
+
+
+def write_curve(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """The per-step training curve (step, epoch, kl_weight, rec, kl, elbo, mi, au)."""
+    return write_table(folder, CURVE, rows)
+
+
+def read_curve(folder: Path) -> pd.DataFrame | None:
+    return read_table(folder, CURVE)
 
 
 def run_status(folder: Path) -> str | None:

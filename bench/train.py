@@ -75,6 +75,7 @@ class Trainer:
         self.valid_batches = split_batches(corpus.splits["valid"])
         diag = corpus.splits["valid"][: cfg.train.diag_batch]
         self.diag_batches = split_batches(diag)
+        self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)
         self.step = 0
         self.epoch = 0
         self.kl_weight_now = 1.0
@@ -105,6 +106,12 @@ class Trainer:
         """New optimisers at `lr` (the reference rebuilds them when it halves the lr)."""
         self.protocol.lr = lr
         self.enc_opt, self.dec_opt = self._optimisers(lr)
+
+    def scale_step_lr(self, factor: float) -> None:
+        """This step's lr = factor x the protocol lr, keeping optimiser state (lr schedules)."""
+        for optimiser in (self.enc_opt, self.dec_opt):
+            for group in optimiser.param_groups:
+                group["lr"] = self.protocol.lr * factor
 
     def random_train_batch(self) -> Batch:
         index = int(torch.randint(len(self.train_batches), (1,), generator=self.generator))
@@ -169,6 +176,7 @@ class Trainer:
         self.model.train()
         batch = batch.to(self.device)
         self.kl_weight_now = self.remedy.kl_weight(self.step, self.steps_per_epoch)
+        self.remedy.before_step(self)
         self.last_terms = None
         if not self.remedy.train_step(self, batch):
             self.update(batch)
@@ -181,6 +189,21 @@ class Trainer:
             row.update(self.diagnostics())
         self.curve.append(row)
         self.step += 1
+        every = self.cfg.train.snapshot_every
+        if every and self.epoch == 0 and self.step % every == 0:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Record He et al.'s posterior-mean points for the fixed validation sentences."""
+        from bench.diagnostics import posterior_mean_points
+
+        points = posterior_mean_points(self.model, self.diag_batches, self.device)
+        for sentence, enc, exact in zip(
+            points["sentence"].tolist(), points["encoder_mean"].tolist(), points["model_mean"].tolist(),
+            strict=True,
+        ):
+            self.snapshots.append({"step": self.step, "epoch": self.epoch, "sentence": sentence,
+                                   "encoder_mean": enc, "model_mean": exact})
 
     @torch.inference_mode()
     def diagnostics(self) -> dict[str, float]:
@@ -225,6 +248,8 @@ class Trainer:
     def end_of_epoch(self) -> dict[str, float]:
         """Validate, let the remedy react, then select the model and maybe halve the lr."""
         val = self.evaluate_split()
+        if self.cfg.train.snapshot_every:
+            self.snapshot()
         self.remedy.on_epoch_end(self, val)
         state = self.protocol
         state.history.append({"epoch": self.epoch, **val, "lr": state.lr})
@@ -276,6 +301,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "curve": self.curve,
+            "snapshots": self.snapshots,
             "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state(),
             "counters": [self.step_tokens, self.step_seconds, self.train_seconds],
@@ -290,6 +316,7 @@ class Trainer:
         self.best_state = state["best_state"]
         self.remedy.load_state_dict(state["remedy"])
         self.step, self.epoch, self.curve = state["step"], state["epoch"], state["curve"]
+        self.snapshots = state["snapshots"]
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])
         self.step_tokens, self.step_seconds, self.train_seconds = state["counters"]

@@ -26,6 +26,7 @@ HOOKS = (
     "kl_term",
     "decoder_inputs",
     "before_training",
+    "before_step",
     "train_step",
     "on_epoch_end",
 )
@@ -57,6 +58,9 @@ class Remedy:
     def before_training(self, trainer: Trainer) -> None:
         """Once, after the model and optimisers exist and before epoch 0 (pretraining)."""
 
+    def before_step(self, trainer: Trainer) -> None:
+        """Before each training step, after the KL weight is set (per-step lr schedules)."""
+
     def train_step(self, trainer: Trainer, batch: Batch) -> bool:
         """Each training step: return True if this remedy took the step itself."""
         return False
@@ -85,9 +89,7 @@ class Remedy:
 
     @classmethod
     def overridden_hooks(cls) -> set[str]:
-        hooks = {hook for hook in HOOKS if getattr(cls, hook) is not getattr(Remedy, hook)}
-        # state goes with whatever hook keeps it; it is not a hook to conflict on
-        return hooks
+        return {hook for hook in HOOKS if getattr(cls, hook) is not getattr(Remedy, hook)}
 
 
 def _format(value: Any) -> str:

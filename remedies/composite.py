@@ -53,6 +53,9 @@ class Composite(Remedy):
     def before_training(self, trainer: Trainer) -> None:
         self.owner["before_training"].before_training(trainer)
 
+    def before_step(self, trainer: Trainer) -> None:
+        self.owner["before_step"].before_step(trainer)
+
     def train_step(self, trainer: Trainer, batch: Batch) -> bool:
         return self.owner["train_step"].train_step(trainer, batch)
 

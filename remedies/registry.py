@@ -116,6 +116,30 @@ def get(name: str) -> type[Remedy]:
     return _registered[name]
 
 
+def describe() -> list[dict[str, Any]]:
+    """One row per remedy for `collapse-bench list remedies`; a broken plugin says why."""
+    rows = []
+    for name in names():
+        try:
+            cls = get(name)
+        except ConfigError as exc:
+            rows.append({"name": name, "description": f"broken: {exc}", "parameters": {}, "paper": ""})
+            continue
+        doc = (cls.__doc__ or "").strip().splitlines()
+        params = {f.name: _default(f) for f in dataclasses.fields(cls) if f.init}
+        rows.append({"name": name, "description": doc[0] if doc else "", "parameters": params,
+                     "paper": cls.paper})
+    return rows
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
 _PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
 
 
