@@ -1,0 +1,68 @@
+"""The model: padding never changes a sentence's loss; shapes; initialisation."""
+
+import torch
+
+from bench.config import ModelConfig
+from bench.data.batching import collate
+from bench.models import build_model
+
+SENTENCES = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15, 16]]
+
+
+def small_model(**changes):
+    cfg = ModelConfig(nz=3, emb=8, enc_hidden=10, dec_hidden=12, dropout_in=0.0, dropout_out=0.0, **changes)
+    torch.manual_seed(0)
+    return build_model(20, cfg).eval()
+
+
+def test_padded_batch_loss_equals_sum_of_unpadded_losses():
+    model = small_model()
+    padded = collate(SENTENCES, list(range(len(SENTENCES))))
+    z = torch.randn(len(SENTENCES), 4, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        together = model.log_likelihood(padded, z)
+        mu, logvar = model.encode(padded)
+        for row, sentence in enumerate(SENTENCES):
+            alone = collate([sentence], [row])
+            assert torch.allclose(model.log_likelihood(alone, z[row : row + 1]), together[row : row + 1],
+                                  atol=1e-5)
+            mu_alone, logvar_alone = model.encode(alone)
+            assert torch.allclose(mu_alone, mu[row : row + 1], atol=1e-6)
+            assert torch.allclose(logvar_alone, logvar[row : row + 1], atol=1e-6)
+
+
+def test_word_count_excludes_padding_and_counts_end_of_sentence():
+    batch = collate(SENTENCES, [0, 1, 2])
+    assert batch.n_words == sum(len(s) + 1 for s in SENTENCES)
+    assert int(batch.mask.sum()) == batch.n_words
+
+
+def test_log_likelihood_shape_is_sentences_by_samples():
+    model = small_model()
+    batch = collate(SENTENCES, [0, 1, 2])
+    z = torch.zeros(3, 5, 3)
+    assert model.log_likelihood(batch, z).shape == (3, 5)
+
+
+def test_each_sample_is_scored_with_its_own_z():
+    model = small_model()
+    batch = collate(SENTENCES[:1], [0])
+    z = torch.randn(1, 2, 3)
+    both = model.log_likelihood(batch, z)
+    first = model.log_likelihood(batch, z[:, :1])
+    second = model.log_likelihood(batch, z[:, 1:])
+    assert torch.allclose(both, torch.cat([first, second], dim=1), atol=1e-6)
+
+
+def test_reference_initialisation_ranges():
+    model = small_model()
+    for name, param in model.named_parameters():
+        bound = 0.1 if "embed" in name else 0.01
+        assert float(param.detach().abs().max()) <= bound, name
+
+
+def test_bn_vae_fixes_the_scale_of_the_mean():
+    model = small_model(bn_gamma=0.5)
+    assert model.encoder.bn is not None
+    assert not model.encoder.bn.weight.requires_grad
+    assert torch.all(model.encoder.bn.weight == 0.5)
