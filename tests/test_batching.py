@@ -1,0 +1,81 @@
+"""Batching: every sentence once, `<s> w </s>` framing, padding masked and never counted."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.data import BOS, EOS, PAD, make_batches
+
+
+@pytest.fixture
+def sentences() -> list[list[int]]:
+    """Mixed lengths 1..9 with ids >= 4, so no word collides with a special."""
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 10, (53,), generator=g).tolist()
+    return [torch.randint(4, 30, (n,), generator=g).tolist() for n in lengths]
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_every_sentence_appears_exactly_once(sentences):
+    batches = make_batches(sentences, batch_size=8)
+    seen = sorted(i for batch in batches for i in batch.index.tolist())
+    assert seen == list(range(len(sentences)))
+    assert all(len(batch) <= 8 for batch in batches)
+    assert len(batches) == -(-len(sentences) // 8)
+
+
+def test_rows_are_the_sentence_framed_by_bos_and_eos(sentences):
+    for batch in make_batches(sentences, batch_size=8):
+        for row, i in enumerate(batch.index.tolist()):
+            n = len(sentences[i])
+            assert batch.tokens[row, : n + 2].tolist() == [BOS, *sentences[i], EOS]
+            assert (batch.tokens[row, n + 2 :] == PAD).all()
+
+
+def test_lengths_count_words_plus_end_of_sentence(sentences):
+    for batch in make_batches(sentences, batch_size=8):
+        expected = [len(sentences[i]) + 1 for i in batch.index.tolist()]
+        assert batch.lengths.tolist() == expected
+
+
+def test_inputs_and_targets_are_shifted_by_one(sentences):
+    batch = make_batches(sentences, batch_size=8)[-1]
+    assert torch.equal(batch.inputs[:, 1:], batch.targets[:, :-1])
+    assert (batch.inputs[:, 0] == BOS).all()
+
+
+def test_padding_is_masked_and_not_counted(sentences):
+    batches = make_batches(sentences, batch_size=8)
+    assert any((batch.tokens == PAD).any() for batch in batches)  # the test needs some padding
+    for batch in batches:
+        assert torch.equal(batch.mask.sum(dim=1), batch.lengths)
+        assert (batch.targets[~batch.mask] == PAD).all()
+        assert (batch.targets[batch.mask] != PAD).all()
+    assert sum(batch.n_words for batch in batches) == sum(len(s) + 1 for s in sentences)
+
+
+def test_end_of_sentence_is_a_counted_target(sentences):
+    for batch in make_batches(sentences, batch_size=8):
+        assert int((batch.targets == EOS).sum()) == len(batch)
+        assert int((batch.targets[batch.mask] == EOS).sum()) == len(batch)
+
+
+def test_unshuffled_batches_run_from_short_to_long(sentences):
+    longest = [int(batch.lengths.max()) for batch in make_batches(sentences, batch_size=8)]
+    assert longest == sorted(longest)
+
+
+def test_shuffle_is_reproducible_with_a_seeded_generator(sentences):
+    def order(seed: int) -> list[list[int]]:
+        batches = make_batches(sentences, 8, shuffle=True, generator=seeded(seed))
+        return [batch.index.tolist() for batch in batches]
+
+    assert order(0) == order(0)
+    assert order(0) != order(1)
+    assert sorted(map(tuple, order(0))) == sorted(
+        tuple(batch.index.tolist()) for batch in make_batches(sentences, 8)
+    )
