@@ -77,7 +77,7 @@ class EvalConfig:
     split: str = "test"
     iw_samples: int = 500  # k for the importance-weighted NLL
     iw_chunk: int = 100  # samples drawn per chunk (the reference draws 100 at a time)
-    iw_tokens: int = 200_000  # bound on sentence x sample x token cells per decoder call
+    iw_tokens: int = 8192  # sentence x sample x position cells per decoder call (memory ~ x vocab x 8 B)
     mi_estimator: str = "whole"  # "whole" (aggregate posterior over the split) or "batch" (He)
     mi_batch: int = 32  # batch size of the per-batch estimator
     au_threshold: float = 0.01

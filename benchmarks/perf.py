@@ -1,0 +1,226 @@
+"""Speed benchmark on ptb-small: train tok/s, IW NLL sent/s, MI + AU seconds, peak RSS.
+
+Each measurement runs in its own subprocess, so its peak RSS is its own and
+one measurement cannot warm another's caches. Prints one JSON object and,
+with --markdown, writes the table of docs/benchmarks.md. Ratios are against
+the reference figures of PAPERS.md (He et al.'s code on this split, 2 cores,
+midpoints of the measured ranges); machines differ by up to 30%, so compare
+ratios taken in one sitting.
+
+    python benchmarks/perf.py                      # everything, ~5-10 minutes on 2 cores
+    python benchmarks/perf.py --quick              # fewer steps and sentences
+    python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SIZES = {
+    "small": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50, "model.dec_hidden": 50,
+              "train.batch_size": 16},
+    "large": {"model.nz": 32, "model.emb": 512, "model.enc_hidden": 1024, "model.dec_hidden": 1024,
+              "train.batch_size": 32},
+}
+
+# PAPERS.md, "Reference speed": midpoints of the ranges measured with He et al.'s code.
+REFERENCE = {
+    "train_tok_s": {"small": 29_000, "large": 1_900},
+    "iw_sent_s": {"small": 5.75, "large": 0.95},
+    "mi_au_s": {"small": 0.275, "large": 11.25},
+    "aggressive_epoch_s": {"small": 112.5},
+    "peak_rss_mb": {"small": 815, "large": 1_500},
+}
+
+# How much work each measurement does (full, quick).
+WORK = {
+    "train": {"small": (200, 60), "large": (24, 8)},  # training steps timed
+    "iw": {"small": (400, 100), "large": (16, 6)},  # test sentences scored at k = 500
+}
+
+MEASUREMENTS = [
+    f"{kind}-{size}-{precision}"
+    for kind in ("train", "iw")
+    for size in ("small", "large")
+    for precision in ("fp32", "bf16")
+] + ["miau-small-fp32", "miau-large-fp32", "aggressive-small-fp32"]
+
+
+def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none") -> Any:
+    import torch
+
+    from bench.run import plan_run, resolve_config
+    from bench.train import Trainer
+
+    torch.manual_seed(0)
+    cfg = resolve_config("ptb-small", remedy, 0, {
+        **SIZES[size], "train.diag_every": 0, "train.precision": precision,
+    })
+    plan = plan_run(cfg, data_dir)
+    return Trainer(cfg, plan.corpus, plan.remedy)
+
+
+def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Target tokens per second over training steps (forward, backward, clip, two SGD steps)."""
+    trainer = _setup(size, precision, data_dir)
+    steps = WORK["train"][size][quick]
+    batches = trainer.train_batches
+    for batch in batches[:3]:  # warm-up: allocator, oneDNN kernels
+        trainer.train_step(batch)
+    tokens = 0
+    started = time.perf_counter()
+    for index in range(steps):
+        batch = batches[(3 + index) % len(batches)]
+        trainer.train_step(batch)
+        tokens += batch.n_words
+    seconds = time.perf_counter() - started
+    return {"train_tok_s": tokens / seconds, "steps": steps, "tokens": tokens, "seconds": seconds}
+
+
+def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Sentences per second of the IW NLL at k = 500 on the first test sentences."""
+    from bench.evaluate import evaluate
+    from bench.train import autocast
+
+    trainer = _setup(size, precision, data_dir)
+    count = WORK["iw"][size][quick]
+    sentences = trainer.corpus.splits["test"][:count]
+    cfg = trainer.cfg
+    result = evaluate(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
+                      autocast=autocast(cfg))
+    seconds = result["timings"]["iw_nll_s"]
+    return {"iw_sent_s": count / seconds, "sentences": count, "k": cfg.eval.iw_samples,
+            "seconds": seconds, "nll": result["nll"]}
+
+
+def measure_miau(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Seconds to encode the whole test split and compute MI (whole set) and AU."""
+    import torch
+
+    from bench.evaluate import encode_all, split_batches
+    from bench.metrics import active_units, mutual_info
+
+    trainer = _setup(size, precision, data_dir)
+    sentences = trainer.corpus.splits["test"]
+    started = time.perf_counter()
+    mu, logvar = encode_all(trainer.model, split_batches(sentences), trainer.device)
+    mutual_info(mu, logvar, torch.Generator().manual_seed(0))
+    active_units(mu)
+    return {"mi_au_s": time.perf_counter() - started, "sentences": len(sentences)}
+
+
+def measure_aggressive(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Seconds of one aggressive epoch (train steps only), and inner encoder steps per batch."""
+    trainer = _setup(size, precision, data_dir, remedy="aggressive")
+    batches = trainer.train_batches if not quick else trainer.train_batches[:40]
+    started = time.perf_counter()
+    for batch in batches:
+        trainer.train_step(batch)
+    seconds = time.perf_counter() - started
+    inner = getattr(trainer.remedy, "inner_steps", [])
+    epoch_seconds = seconds * len(trainer.train_batches) / len(batches)
+    return {"aggressive_epoch_s": epoch_seconds, "batches_timed": len(batches),
+            "inner_steps_per_batch": sum(inner) / len(inner) if inner else None}
+
+
+KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive}
+
+
+def run_one(name: str, data_dir: str | None, quick: bool, threads: int) -> dict[str, Any]:
+    """Run one measurement in this process and add its peak RSS."""
+    import torch
+
+    torch.set_num_threads(threads)
+    kind, size, precision = name.split("-")
+    result = KINDS[kind](size, precision, data_dir, quick)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"name": name, "size": size, "precision": precision, "threads": threads,
+            "peak_rss_mb": rss_kb / 1024, **result}
+
+
+# Per kind: the metric, its unit, and whether higher is better.
+METRIC = {
+    "train": ("train_tok_s", "tok/s", True),
+    "iw": ("iw_sent_s", "sent/s", True),
+    "miau": ("mi_au_s", "s", False),
+    "aggressive": ("aggressive_epoch_s", "s", False),
+}
+
+
+def speedup(row: dict[str, Any]) -> float | None:
+    """How many times faster than the reference (None where PAPERS.md has no figure)."""
+    metric, _, higher_is_better = METRIC[row["name"].split("-")[0]]
+    reference = REFERENCE[metric].get(row["size"])
+    if reference is None:
+        return None
+    return row[metric] / reference if higher_is_better else reference / row[metric]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "| measurement | value | reference (PAPERS.md) | speed-up | peak RSS MB (reference) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["measurements"]:
+        metric, unit, _ = METRIC[row["name"].split("-")[0]]
+        reference = REFERENCE[metric].get(row["size"], "-")
+        ratio = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
+        rss_reference = REFERENCE["peak_rss_mb"].get(row["size"], "-")
+        lines.append(f"| {row['name']} | {row[metric]:,.2f} {unit} | {reference} {unit} | {ratio} | "
+                     f"{row['peak_rss_mb']:.0f} ({rss_reference}) |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None, help="folder with ptb/ (default: $COLLAPSE_BENCH_DATA)")
+    parser.add_argument("--quick", action="store_true", help="less work per measurement")
+    parser.add_argument("--only", action="append", choices=MEASUREMENTS, help="run just these")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown table here")
+    parser.add_argument("--one", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # child process mode
+    args = parser.parse_args()
+
+    if args.one:
+        print(json.dumps(run_one(args.one, args.data_dir, args.quick, args.threads)))
+        return
+    rows = []
+    for name in args.only or MEASUREMENTS:
+        command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
+        command += ["--quick"] if args.quick else []
+        command += ["--data-dir", args.data_dir] if args.data_dir else []
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            rows.append({"name": name, "error": done.stderr.strip().splitlines()[-1:]})
+            print(f"{name}: failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row["speedup"] = speedup(row)
+        rows.append(row)
+        print(f"{name}: done", file=sys.stderr)
+    import torch
+
+    results = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                    "torch": torch.__version__},
+        "quick": args.quick,
+        "measurements": [row for row in rows if "error" not in row],
+        "failed": [row for row in rows if "error" in row],
+    }
+    print(json.dumps(results, indent=2))
+    if args.markdown:
+        args.markdown.write_text(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
