@@ -1,0 +1,293 @@
+"""Write a report folder from a store: report.md, the CSVs, table.tex and the figures.
+
+Everything is computed before the first file is written, so a store that
+cannot be reported (no runs) leaves nothing behind; each file is written
+atomically. `report.md` is meant to be read without the code: it says what
+every number is, in which unit, which direction is good, and how many runs
+stand behind it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench import store
+from bench.report.plots import FigureFile, all_figures
+from bench.report.tables import (
+    FAILED,
+    FINISHED,
+    METRIC,
+    METRICS,
+    UNFINISHED,
+    conditions_without,
+    iw_k,
+    load_run_tables,
+    load_runs,
+    remedy_order,
+    resolve_baseline,
+    significance,
+    summary,
+)
+
+SUMMARY_METRICS = ("nll_iw", "ppl_iw", "neg_elbo", "kl", "mi", "au")
+TEX_METRICS = ("nll_iw", "neg_elbo", "kl", "mi", "au")
+
+
+@dataclass
+class Report:
+    """What `build_report` wrote, for the CLI to print."""
+
+    out: Path
+    runs: int
+    baseline: str | None  # the baseline's spec, None when no run matches
+    files: list[Path] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none") -> Report:
+    """Build every table and figure of the suite folder `store_dir` into `out` (default STORE/report)."""
+    store_dir = Path(store_dir)
+    out = Path(out) if out is not None else store_dir / "report"
+    runs = load_runs(store_dir)  # raises ConfigError on an empty store, before anything is written
+    base = resolve_baseline(runs, baseline)
+    order = remedy_order(runs, base)
+    table = summary(runs)
+    tests = significance(runs, base)
+    figures = all_figures(
+        runs, table, load_run_tables(store_dir, runs, store.CURVE),
+        load_run_tables(store_dir, runs, store.SNAPSHOTS), order,
+    )
+    texts = {
+        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order),
+        "summary.csv": table.to_csv(index=False),
+        "significance.csv": tests.to_csv(index=False),
+        "runs.csv": runs.to_csv(index=False),
+        "table.tex": latex_table(runs, table, order),
+    }
+    report = Report(out=out, runs=len(runs), baseline=base)
+    for name, text in texts.items():
+        store.atomic_write_bytes(out / name, text.encode())
+        report.files.append(out / name)
+    for figure in figures:
+        store.atomic_write_bytes(out / figure.name, figure.png)
+        report.files.append(out / figure.name)
+        report.figures.append(figure.name)
+    return report
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def _number(value: float, digits: int) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _mean_ci(row: pd.Series, digits: int, pm: str = " ± ") -> str:
+    """`mean ± half-width`, the mean alone for n = 1, a dash for n = 0."""
+    if row["n"] == 0:
+        return "—"
+    if row["n"] == 1:
+        return _number(row["mean"], digits)
+    half = (row["ci_high"] - row["ci_low"]) / 2
+    return f"{_number(row['mean'], digits)}{pm}{_number(half, digits)}"
+
+
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+# ----------------------------------------------------------------- markdown
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    """A GitHub-flavoured markdown table; `right[i]` right-aligns column i (numbers)."""
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    rule = "|" + "|".join("---:" if flag else ":---" for flag in right) + "|"
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def _counts(runs: pd.DataFrame) -> str:
+    status = runs["status"].value_counts()
+    parts = [f"{status.get(FINISHED, 0)} finished", f"{status.get(FAILED, 0)} failed"]
+    if status.get(UNFINISHED, 0):
+        parts.append(f"{status[UNFINISHED]} unfinished (no metrics.json yet)")
+    return f"{len(runs)} runs ({', '.join(parts)})"
+
+
+def _how_to_read(baseline: str) -> str:
+    return f"""## How to read this report
+
+- **NLL (IW, k=…)**: importance-weighted estimate of -log p(x) with k samples from q(z|x), in nats per
+  test sentence; **lower is better**. **PPL (IW)** = exp(total NLL / total words, end-of-sentence counted).
+- **-ELBO (1 sample)**: the negative evidence lower bound from one z sample, nats per sentence. It bounds
+  the NLL from above; it is a different quantity and is never listed under the NLL's label.
+- **KL** (nats, KL(q(z|x) || p(z)) averaged over test sentences), **MI** (nats, I_q(x; z) against the
+  aggregate posterior; `mi_estimator` in runs.csv says over which sentences) and **AU** (active units:
+  latent dimensions whose posterior mean varies over x, out of nz): **higher = less collapse, which is
+  not better per se**.
+  Collapse reads as KL = MI = AU = 0; a remedy that buys KL with a worse NLL has not won.
+- Each cell is the **mean ± half-width of the 95% t-interval over seeds** (t with n-1 degrees of freedom);
+  n is the number of finished runs. With n = 1 only the value is given, with n = 0 a dash. Failed runs
+  are counted apart and never enter a number.
+- **Significance**: each remedy against the baseline `{baseline}` in the same dataset, per metric:
+  Welch's t-test (no equal-variance assumption), p-values **Holm-adjusted within each metric** over all
+  comparisons in this report, effect size **Hedges' g** (remedy - baseline over the pooled SD, with the
+  exact small-sample correction). Where a side has n < 2, or neither side varies over seeds, the
+  comparison is **not testable** and gets no p-value.
+- A dataset label with a parenthesis (`synthetic (model.nz=1, …)`) is a separate cell: the config values
+  in it differ from other runs of the same dataset, so those runs are not pooled."""
+
+
+def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
+                    figures: list[FigureFile], baseline: str, base: str | None, order: list[str]) -> str:
+    """The whole report.md text."""
+    shown = runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
+    parts = [
+        f"# Posterior-collapse report: {store_dir.name}",
+        f"Built by `collapse-bench report` from `{store_dir}`: {_counts(runs)}, "
+        f"{runs['condition'].nunique()} dataset cell(s), {runs['remedy'].nunique()} remedies. "
+        f"Baseline for the tests: `{shown}`.",
+        _how_to_read(shown),
+        "## Remedies\n\nShort labels used in tables and figures, and the full spec each stands for.\n\n"
+        + markdown_table(
+            ["label", "remedy spec (all parameters)"],
+            [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
+        "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
+        f"## Significance against `{shown}`\n\n" + _significance_tables(runs, tests, base, shown, order),
+    ]
+    failed = runs[runs["status"] == FAILED]
+    if not failed.empty:
+        rows = [[r.run_id, r.condition, r.remedy_label, str(r.seed), _short(r.reason)]
+                for r in failed.itertuples()]
+        parts.append("## Failed runs\n\nRecorded with their reason and excluded from every number above.\n\n"
+                     + markdown_table(["run", "dataset", "remedy", "seed", "reason"], rows,
+                                      [False, False, False, True, False]))
+    parts.append("## Figures\n\n" + "\n\n".join(
+        f"### {figure.title}\n\n![{figure.title}]({figure.name})\n\n*{figure.caption}*"
+        for figure in figures))
+    parts.append(
+        "## Files\n\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
+        "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g.\n"
+        "- `runs.csv`: one row per run, config flattened, metrics and status.\n"
+        "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).")
+    return "\n\n".join(parts) + "\n"
+
+
+def _short(text: str, limit: int = 140) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label_specs(runs: pd.DataFrame, order: list[str]) -> list[tuple[str, str]]:
+    specs = runs.drop_duplicates("remedy").set_index("remedy_label")["remedy"]
+    return [(label, specs[label]) for label in order]
+
+
+def _summary_tables(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> str:
+    blocks = []
+    for condition, cell in table.groupby("condition", sort=True):
+        cell_runs = runs[runs["condition"] == condition]
+        k = iw_k(cell_runs)
+        unfinished = bool((cell["unfinished"] > 0).any())
+        headers = ["remedy", "n", "failed", *(["unfinished"] if unfinished else []),
+                   *(METRIC[key].title(k) + (f" [{METRIC[key].unit}]" if METRIC[key].unit else "")
+                     for key in SUMMARY_METRICS)]
+        rows = []
+        for label in [label for label in order if label in set(cell["remedy_label"])]:
+            by_metric = cell[cell["remedy_label"] == label].set_index("metric")
+            statuses = cell_runs.loc[cell_runs["remedy_label"] == label, "status"]
+            counts = [str(int((statuses == FINISHED).sum())), str(int((statuses == FAILED).sum()))]
+            if unfinished:
+                counts.append(str(int((statuses == UNFINISHED).sum())))
+            rows.append([label, *counts,
+                         *(_mean_ci(by_metric.loc[key], METRIC[key].digits) for key in SUMMARY_METRICS)])
+        right = [False] + [True] * (len(headers) - 1)
+        blocks.append(f"### {condition}\n\n" + markdown_table(headers, rows, right))
+    return "\n\n".join(blocks)
+
+
+def _significance_tables(runs: pd.DataFrame, tests: pd.DataFrame, base: str | None, shown: str,
+                         order: list[str]) -> str:
+    blocks = []
+    missing = conditions_without(runs, base)
+    if missing:
+        blocks.append(f"No run of the baseline `{shown}` in: " + ", ".join(f"**{c}**" for c in missing)
+                      + ". No tests there; pass `--baseline REMEDY` to compare against another remedy.")
+    rank = {label: index for index, label in enumerate(order)}
+    metric_rank = {metric.key: index for index, metric in enumerate(METRICS)}
+    for condition, cell in tests.groupby("condition", sort=True):
+        cell = cell.assign(_r=cell["remedy_label"].map(rank), _m=cell["metric"].map(metric_rank))
+        rows = []
+        for r in cell.sort_values(["_r", "_m"]).itertuples():
+            digits = METRIC[r.metric].digits
+            p_welch = _p(r.p) if not r.note else r.note
+            rows.append([r.remedy_label, r.label, f"{r.n} / {r.n_baseline}", _signed(r.diff, digits),
+                         _signed(r.hedges_g, 2), p_welch, _p(r.p_holm)])
+        headers = ["remedy", "metric", "n (remedy / baseline)", f"Δ mean (remedy - {shown})", "Hedges' g",
+                   "p (Welch)", "p (Holm)"]
+        blocks.append(f"### {condition}\n\n" + markdown_table(headers, rows, [False, False, True, True, True,
+                                                                              True, True]))
+    if tests.empty and not missing:
+        blocks.append("No remedy besides the baseline: nothing to compare.")
+    return "\n\n".join(blocks)
+
+
+def _signed(value: float, digits: int) -> str:
+    return "—" if not math.isfinite(value) else f"{value:+.{digits}f}"
+
+
+# -------------------------------------------------------------------- latex
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_ESCAPES.get(char, char) for char in str(text))
+
+
+def latex_table(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> str:
+    """The summary as one booktabs table: a block per dataset cell, mean $\\pm$ CI half-width."""
+    ks = sorted({iw_k(frame) for _, frame in runs.groupby("condition")} - {None})
+    nll = "NLL (IW, $k{=}" + str(ks[0]) + "$)" if len(ks) == 1 else "NLL (IW)"
+    headers = ["Dataset", "Remedy", "$n$", nll, "$-$ELBO (1 sample)", "KL", "MI", "AU"]
+    lines = [
+        "% Generated by collapse-bench report; needs \\usepackage{booktabs}.",
+        "\\begin{table}[t]", "\\centering", "\\small",
+        "\\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}", "\\toprule",
+        " & ".join(headers) + " \\\\", "\\midrule",
+    ]
+    conditions = sorted(table["condition"].unique())
+    for index, condition in enumerate(conditions):
+        cell = table[table["condition"] == condition]
+        first = True
+        for label in [label for label in order if label in set(cell["remedy_label"])]:
+            by_metric = cell[cell["remedy_label"] == label].set_index("metric")
+            values = [_mean_ci(by_metric.loc[key], METRIC[key].digits, pm=" \\pm ") for key in TEX_METRICS]
+            cells = [tex_escape(condition) if first else "", tex_escape(label),
+                     str(int(by_metric.loc["nll_iw", "n"])),
+                     *(("$" + value + "$") if value != "—" else "--" for value in values)]
+            lines.append(" & ".join(cells) + " \\\\")
+            first = False
+        if index < len(conditions) - 1:
+            lines.append("\\midrule")
+    k_note = "" if len(ks) <= 1 else f" IW samples $k$ differ between datasets ({', '.join(map(str, ks))})."
+    lines += [
+        "\\bottomrule", "\\end{tabular}",
+        "\\caption{Test metrics per dataset and remedy: mean $\\pm$ half-width of the 95\\% $t$-interval "
+        "over $n$ finished seeds (failed runs excluded). NLL: importance-weighted estimate of $-\\log p(x)$, "
+        "nats per sentence; $-$ELBO: single-sample bound; KL and MI in nats; AU in latent units. "
+        "Lower NLL is better; higher KL, MI, AU mean less posterior collapse." + k_note + "}",
+        "\\label{tab:collapse-bench}", "\\end{table}",
+    ]
+    return "\n".join(lines) + "\n"

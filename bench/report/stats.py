@@ -1,0 +1,150 @@
+"""The statistics a report states: t-based confidence intervals, Welch's t-test, Holm, Hedges' g.
+
+Seeds are few (3-5 per cell), so every interval uses the t distribution, not
+a normal approximation or a bootstrap (a bootstrap over 3 values is not an
+interval). Welch's test is used because remedies change the seed-to-seed
+spread (a collapsed run barely varies, an aggressive one does), so equal
+variances cannot be assumed. Degenerate inputs get an explicit reason
+instead of a NaN p-value: a reader sees "not testable", never a number that
+means nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of `n` values with its sample SD and two-sided t-interval (NaN where n is too small)."""
+
+    n: int
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A remedy against the baseline on one metric: difference, effect size and Welch's test.
+
+    `reason` is set (and t, df, p are NaN) when the test cannot be made.
+    """
+
+    n: int
+    n_baseline: int
+    diff: float  # mean(remedy) - mean(baseline)
+    hedges_g: float
+    t: float
+    df: float
+    p: float
+    reason: str = ""
+
+    @property
+    def testable(self) -> bool:
+        return not self.reason
+
+
+def t_half_width(
+    std: np.ndarray | float, n: np.ndarray | float, confidence: float = CONFIDENCE
+) -> np.ndarray:
+    """Half-width of the two-sided t-interval of a mean: t_{(1+c)/2, n-1} * s / sqrt(n).
+
+    Vectorised so the training-curve bands (one interval per step) use the
+    same formula as the tables; NaN where n < 2.
+    """
+    std, n = np.asarray(std, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = sps.t.ppf((1 + confidence) / 2, np.where(n >= 2, n - 1, np.nan))
+        return np.where(n >= 2, quantile * std / np.sqrt(n), np.nan)
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Mean, SD (ddof = 1) and t-interval of the finite values; NaN interval for n < 2.
+
+    >>> round(mean_ci([1.0, 2.0, 3.0]).half_width, 3)  # t_{0.975, 2} * 1 / sqrt(3)
+    2.484
+    """
+    x = _finite(values)
+    n = len(x)
+    if n == 0:
+        return Interval(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if n >= 2 else math.nan
+    half = float(t_half_width(std, n, confidence))
+    return Interval(n, mean, std, mean - half, mean + half)
+
+
+def hedges_g(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Hedges' g of a versus b: the bias-corrected standardised mean difference.
+
+    g = J(df) * (mean_a - mean_b) / s_pooled, s_pooled^2 = ((n_a-1) s_a^2 + (n_b-1) s_b^2) / df,
+    df = n_a + n_b - 2, J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)) (the exact factor;
+    Cohen's d overstates the effect by 1/J, about 25% at 3 seeds per side).
+    NaN when df < 2 (J undefined) or both samples are constant.
+    """
+    x, y = _finite(a), _finite(b)
+    df = len(x) + len(y) - 2
+    if df < 2:
+        return math.nan
+    pooled = ((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / df
+    if pooled == 0:
+        return math.nan
+    correction = math.exp(special.gammaln(df / 2) - special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
+    return float(correction * (x.mean() - y.mean()) / math.sqrt(pooled))
+
+
+def welch(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Comparison:
+    """Welch's two-sided t-test of mean(a) = mean(b), with Hedges' g of a versus b.
+
+    t = (mean_a - mean_b) / sqrt(s_a^2/n_a + s_b^2/n_b), df by Welch-Satterthwaite.
+    Not testable (a reason instead of p) when a side has fewer than 2 values or
+    both sides are constant (t is 0/0 or x/0: no spread to test against).
+    """
+    x, y = _finite(a), _finite(b)
+    diff = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
+    nan = math.nan
+    if len(x) < 2 or len(y) < 2:
+        reason = f"not testable: n < 2 (n = {len(x)} vs {len(y)})"
+        return Comparison(len(x), len(y), diff, nan, nan, nan, nan, reason)
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    if va + vb == 0:
+        reason = "not testable: no spread over seeds on either side"
+        return Comparison(len(x), len(y), diff, nan, nan, nan, nan, reason)
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    p = float(2 * sps.t.sf(abs(t), df))
+    return Comparison(len(x), len(y), diff, hedges_g(x, y), float(t), float(df), p)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment (statsmodels, method="holm"); NaN entries stay NaN and do not count.
+
+    Controls the family-wise error rate over the comparisons given, without
+    Bonferroni's loss of power.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    mask = np.isfinite(p)
+    if mask.any():
+        adjusted[mask] = multipletests(p[mask], method="holm")[1]
+    return adjusted
+
+
+def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    return x[np.isfinite(x)]

@@ -1,0 +1,317 @@
+"""From a results store to tidy pandas frames: runs, summary per cell, tests against a baseline.
+
+One row per run holds its flattened config, its final metrics and its
+status, so any question a reader has ("did the 5-epoch runs differ?") is a
+pandas groupby away. Two derived columns make the cells of a suite:
+
+- `setting`: the config values that vary among runs of one dataset and
+  remedy apart from the seed (a suite that adds nz = 1 runs for the
+  posterior-mean plot, or sweeps `model.cnn_dilations`). Pooling such runs
+  over "seeds" would mix different experiments, so they are separate cells.
+- `remedy_label`: the remedy without its parameters where that is
+  unambiguous, since canonical specs such as
+  `kl-annealing(epochs=10.0,shape=linear,start=0.1,steepness=10.0,steps=0)`
+  do not fit in a legend. `report.md` lists label -> full spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import store
+from bench.config import SECTIONS
+from bench.errors import ConfigError
+from bench.report.stats import holm, mean_ci, welch
+
+RUNS = "runs"
+FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A reported quantity: its column in the runs frame and how a reader should see it.
+
+    `lower_is_better` is None for the collapse measures: more KL, MI or AU
+    means less collapse, which is not better in itself (a remedy can buy KL
+    with a worse NLL).
+    """
+
+    key: str
+    label: str  # may contain {k}, the number of importance samples
+    unit: str
+    lower_is_better: bool | None
+    digits: int
+    zero_based: bool  # a bar from 0 is meaningful (not for NLL ~ 60 nats with CIs of 0.1)
+    tested: bool = True  # in the significance table (PPL is a transform of NLL: not tested twice)
+
+    def title(self, k: int | None = None) -> str:
+        return self.label.format(k=k if k is not None else "?")
+
+    def axis_label(self, k: int | None = None) -> str:
+        return f"{self.title(k)} [{self.unit}]" if self.unit else self.title(k)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("nll_iw", "NLL (IW, k={k})", "nats/sentence", True, 2, zero_based=False),
+    Metric("ppl_iw", "PPL (IW, k={k})", "", True, 2, zero_based=False, tested=False),
+    Metric("neg_elbo", "-ELBO (1 sample)", "nats/sentence", True, 2, zero_based=False),
+    Metric("kl", "KL(q(z|x) || p(z))", "nats", None, 3, zero_based=True),
+    Metric("mi", "MI I_q(x; z)", "nats", None, 3, zero_based=True),
+    Metric("au", "AU (active units)", "units", None, 2, zero_based=True),
+)
+METRIC = {metric.key: metric for metric in METRICS}
+
+# metrics.json "test" keys -> runs-frame columns; the names keep the IW NLL and the ELBO apart.
+_TEST_COLUMNS = {
+    "nll": "nll_iw", "ppl": "ppl_iw", "elbo_rec": "rec", "elbo_ppl": "ppl_elbo", "kl": "kl", "mi": "mi",
+    "au": "au", "iw_samples": "iw_samples", "mi_estimator": "mi_estimator",
+    "n_sentences": "n_sentences", "n_words": "n_words",
+}
+_CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_runs(store_dir: Path) -> pd.DataFrame:
+    """The tidy runs frame of `store_dir` (a suite folder holding runs/<run-id>/).
+
+    Raises ConfigError when there is no run, before anything is written.
+    """
+    folders = sorted(p for p in (Path(store_dir) / RUNS).glob("*") if p.is_dir())
+    rows = [row for row in (_run_row(folder) for folder in folders) if row is not None]
+    if not rows:
+        raise ConfigError(
+            f"no runs under {Path(store_dir) / RUNS}: point report at a suite folder such as "
+            "results/demo (the one holding runs/<run-id>/), after `collapse-bench run`"
+        )
+    runs = pd.DataFrame(rows)
+    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field"]:
+        if column not in runs:  # a store with no finished run yet still gets every column
+            runs[column] = np.nan
+    runs["setting"] = _settings(runs)
+    runs["condition"] = [
+        dataset if not setting else f"{dataset} ({setting})"
+        for dataset, setting in zip(runs["dataset"], runs["setting"], strict=True)
+    ]
+    labels = short_labels(runs["remedy"].unique())
+    runs["remedy_label"] = runs["remedy"].map(labels)
+    return runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
+
+
+def _run_row(folder: Path) -> dict[str, Any] | None:
+    config = store.read_json(folder / store.CONFIG) if (folder / store.CONFIG).exists() else None
+    metrics = store.read_json(folder / store.METRICS) if (folder / store.METRICS).exists() else None
+    if config is None and metrics is None:
+        return None
+    source = metrics or config or {}
+    row: dict[str, Any] = {
+        "run_id": folder.name,
+        "status": (metrics or {}).get("status", UNFINISHED),
+        "reason": (metrics or {}).get("reason", ""),
+        "dataset": source.get("dataset", (config or {}).get("dataset")),
+        "remedy": source.get("remedy", (config or {}).get("remedy")),
+        "seed": source.get("seed", (config or {}).get("seed")),
+    }
+    for section in SECTIONS:
+        for key, value in (config or {}).get(section, {}).items():
+            row[f"{section}.{key}"] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+    if metrics is None:
+        return row
+    test = metrics.get("test", {})
+    row.update({column: test.get(key) for key, column in _TEST_COLUMNS.items()})
+    row["neg_elbo"] = -test["elbo"] if test.get("elbo") is not None else None
+    model = metrics.get("model", {})
+    row["parameters"] = model.get("parameters")
+    row["receptive_field"] = model.get("receptive_field")
+    for key in ("best_epoch", "epochs_run", "steps"):
+        row[key] = metrics.get(key)
+    for key, value in metrics.get("timings", {}).items():
+        row[f"time.{key}"] = value
+    return row
+
+
+def _settings(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the config values that vary within one (dataset, remedy) apart from the seed."""
+    config = [c for c in runs.columns if c.split(".")[0] in SECTIONS and c not in _CONFIG_KEYS_NOT_SETTINGS]
+    labels = pd.Series("", index=runs.index, dtype=object)
+    for _, frame in runs.groupby("dataset", sort=False):
+        as_text = frame[config].astype(str)
+        varying = [c for c in config if (as_text.groupby(frame["remedy"])[c].nunique() > 1).any()]
+        if varying:
+            labels[frame.index] = [
+                ", ".join(f"{key}={value}" for key, value in zip(varying, values, strict=True))
+                for values in as_text[varying].itertuples(index=False)
+            ]
+    return labels
+
+
+def _parse_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
+    """`a(k=v,...)+b` -> [("a", {"k": "v"}), ("b", {})]; a value may itself hold commas."""
+    parts = []
+    for name, inner in re.findall(r"([^+()]+)(?:\(([^()]*)\))?", spec):
+        params: dict[str, str] = {}
+        last = None
+        for item in inner.split(",") if inner else []:
+            key, sep, value = item.partition("=")
+            if sep:
+                last, params[key.strip()] = key.strip(), value.strip()
+            elif last is not None:
+                params[last] += "," + item
+        parts.append((name.strip(), params))
+    return parts
+
+
+def short_labels(specs: Iterable[str]) -> dict[str, str]:
+    """Label per canonical remedy spec: names only, plus the parameters that tell apart two specs
+    with the same names (`word-dropout(keep=0.5)` vs `word-dropout(keep=0.75)`)."""
+    parsed = {spec: _parse_spec(spec) for spec in dict.fromkeys(specs)}
+    by_names: dict[tuple[str, ...], list[str]] = {}
+    for spec, parts in parsed.items():
+        by_names.setdefault(tuple(name for name, _ in parts), []).append(spec)
+    labels = {}
+    for names, group in by_names.items():
+        for spec in group:
+            pieces = []
+            for index, name in enumerate(names):
+                params = parsed[spec][index][1]
+                differing = [
+                    key for key in params
+                    if len({parsed[other][index][1].get(key) for other in group}) > 1
+                ]
+                inner = ",".join(f"{key}={params[key]}" for key in differing)
+                pieces.append(f"{name}({inner})" if inner else name)
+            labels[spec] = "+".join(pieces)
+    return labels
+
+
+def load_run_tables(store_dir: Path, runs: pd.DataFrame, stem: str) -> pd.DataFrame:
+    """Per-run tables (`curve`, `posterior_mean`) of the finished runs, with each run's cell columns.
+
+    Failed runs are left out so curves aggregate the same runs as the tables.
+    """
+    finished = runs[runs["status"] == FINISHED]
+    tables = []
+    for run_id in finished["run_id"]:
+        table = store.read_table(Path(store_dir) / RUNS / run_id, stem)
+        if table is not None and not table.empty:
+            tables.append(table.assign(run_id=run_id))
+    if not tables:
+        return pd.DataFrame()
+    keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed"]]
+    return pd.concat(tables, ignore_index=True).merge(keys, on="run_id")
+
+
+# ------------------------------------------------------------- summaries
+
+
+def iw_k(frame: pd.DataFrame) -> int | None:
+    """The IW sample count k configured for the runs in `frame` (one cell: one k), or None if mixed.
+
+    Read from the config, so a cell whose runs all failed still names its k.
+    """
+    column = "eval.iw_samples" if "eval.iw_samples" in frame else "iw_samples"
+    ks = frame[column].dropna().unique()
+    return int(ks[0]) if len(ks) == 1 else None
+
+
+def remedy_order(runs: pd.DataFrame, baseline: str | None) -> list[str]:
+    """Remedy labels, the baseline first, then alphabetical: one order for every table and figure."""
+    labels = sorted(runs["remedy_label"].unique())
+    first = runs.loc[runs["remedy"] == baseline, "remedy_label"].unique() if baseline else []
+    return [*first, *(label for label in labels if label not in first)]
+
+
+def summary(runs: pd.DataFrame, metrics: Iterable[Metric] = METRICS) -> pd.DataFrame:
+    """Long frame, one row per (cell, remedy, metric): n, failed, unfinished, mean, std, 95% t-CI.
+
+    n counts finished runs with a finite value; failed and unfinished runs are
+    counted apart and never enter the numbers.
+    """
+    rows = []
+    for (condition, remedy), frame in runs.groupby(["condition", "remedy"], sort=True):
+        finished = frame[frame["status"] == FINISHED]
+        for metric in metrics:
+            interval = mean_ci(finished[metric.key].astype(float))
+            rows.append({
+                "condition": condition, "dataset": frame["dataset"].iloc[0],
+                "setting": frame["setting"].iloc[0], "remedy": remedy,
+                "remedy_label": frame["remedy_label"].iloc[0],
+                "metric": metric.key, "label": metric.title(iw_k(frame)),
+                "n": interval.n, "failed": int((frame["status"] == FAILED).sum()),
+                "unfinished": int((frame["status"] == UNFINISHED).sum()),
+                "mean": interval.mean, "std": interval.std, "ci_low": interval.low, "ci_high": interval.high,
+            })
+    return pd.DataFrame(rows)
+
+
+def resolve_baseline(runs: pd.DataFrame, baseline: str) -> str | None:
+    """The remedy spec in the store that `baseline` names (spec, label, or a name the registry
+    expands to a canonical spec), or None when no run matches."""
+    specs = set(runs["remedy"])
+    if baseline in specs:
+        return baseline
+    by_label = runs.loc[runs["remedy_label"] == baseline, "remedy"].unique()
+    if len(by_label) == 1:
+        return str(by_label[0])
+    from remedies import registry
+
+    try:
+        canonical = registry.parse(baseline).spec()
+    except ConfigError:
+        return None
+    return canonical if canonical in specs else None
+
+
+def conditions_without(runs: pd.DataFrame, remedy: str | None) -> list[str]:
+    """Cells with no run of `remedy` at all: no test can be made there."""
+    have = set(runs.loc[runs["remedy"] == remedy, "condition"]) if remedy else set()
+    return sorted(set(runs["condition"]) - have)
+
+
+SIGNIFICANCE_COLUMNS = [
+    "condition", "remedy", "remedy_label", "metric", "label", "n", "n_baseline", "diff", "hedges_g",
+    "t", "df", "p", "p_holm", "note",
+]
+
+
+def significance(
+    runs: pd.DataFrame, baseline: str | None, metrics: Iterable[Metric] = METRICS
+) -> pd.DataFrame:
+    """Each remedy against `baseline` in the same cell, per tested metric.
+
+    Welch's t-test, Hedges' g (remedy - baseline), and Holm's adjustment within
+    each metric over all its comparisons in the store (every remedy in every
+    cell is one comparison of that metric's family). Untestable comparisons
+    carry a note and no p-value, and are not in the Holm family.
+    """
+    tested = [metric for metric in metrics if metric.tested]
+    rows = []
+    for condition, frame in runs.groupby("condition", sort=True):
+        if condition in conditions_without(runs, baseline):
+            continue
+        finished = frame[frame["status"] == FINISHED]
+        base = finished[finished["remedy"] == baseline]
+        for remedy, all_runs in frame[frame["remedy"] != baseline].groupby("remedy", sort=True):
+            group = finished[finished["remedy"] == remedy]
+            for metric in tested:
+                result = welch(group[metric.key].astype(float), base[metric.key].astype(float))
+                rows.append({
+                    "condition": condition, "remedy": remedy,
+                    "remedy_label": all_runs["remedy_label"].iloc[0],
+                    "metric": metric.key, "label": metric.title(iw_k(all_runs)), "n": result.n,
+                    "n_baseline": result.n_baseline, "diff": result.diff, "hedges_g": result.hedges_g,
+                    "t": result.t, "df": result.df, "p": result.p, "note": result.reason,
+                })
+    table = pd.DataFrame(rows, columns=[c for c in SIGNIFICANCE_COLUMNS if c != "p_holm"])
+    table["p_holm"] = np.nan
+    for _, index in table.groupby("metric").groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p"].to_numpy())
+    return table[SIGNIFICANCE_COLUMNS]

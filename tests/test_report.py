@@ -1,0 +1,261 @@
+"""The report from a small hand-written store: every table and figure, honest counts, stable bytes.
+
+The store is written file by file (config.json, metrics.json, curve and
+posterior-mean tables) with plausible values, so no model is trained:
+2 datasets x 3 remedies x 3 seeds, one failed run, one remedy with a single
+seed, and two CNN decoder sizes for the receptive-field figure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from bench import store
+from bench.cli import cli
+from bench.report import build_report, render, tables
+from bench.report.plots import pick_snapshots
+from bench.run import resolve_config
+
+SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
+PTB = {"eval.iw_samples": 50}
+# (dataset, remedy, seeds, overrides, (nll, kl, mi, au) means, receptive field)
+CELLS = [
+    ("synthetic", "none", (0, 1, 2), SYNTHETIC, (61.0, 0.01, 0.00, 0.0), None),
+    ("synthetic", "kl-annealing", (0, 1, 2), SYNTHETIC, (60.8, 0.40, 0.30, 1.0), None),
+    ("synthetic", "aggressive+kl-annealing", (0, 1, 2), SYNTHETIC, (60.1, 1.90, 1.40, 1.0), None),
+    ("ptb-small", "none", (0, 1, 2), PTB, (101.5, 0.05, 0.02, 0.0), None),
+    ("ptb-small", "kl-annealing", (0, 1, 2), PTB, (101.2, 1.50, 1.10, 3.0), None),
+    ("ptb-small", "aggressive", (0,), PTB, (100.9, 4.80, 3.00, 7.0), None),
+    ("ptb-small", "dilated-cnn(size=small)", (0, 1), PTB, (104.0, 9.0, 3.2, 12.0), 15),
+    ("ptb-small", "dilated-cnn(size=large)", (0, 1), PTB, (102.5, 3.0, 1.9, 5.0), 125),
+]
+FAILED_RUN = ("synthetic", "kl-annealing", 2)
+STEPS, STEPS_PER_EPOCH, SENTENCES = 300, 100, 60
+
+
+def _curve(remedy: str, means: tuple, rng: np.random.Generator) -> list[dict]:
+    anneal = "annealing" in remedy
+    rows = []
+    for step in range(STEPS):
+        weight = min(1.0, 0.1 + 0.9 * step / 200) if anneal else 1.0
+        kl = means[1] + (3.0 - means[1]) * math.exp(-step / 40) + abs(rng.normal(0, 0.2))
+        rec = means[0] - kl + 5 * math.exp(-step / 100) + rng.normal(0, 0.5)
+        row = {"step": step, "epoch": step // STEPS_PER_EPOCH, "kl_weight": weight, "rec": rec, "kl": kl,
+               "elbo": -(rec + kl), "mi": math.nan, "au": math.nan}
+        if step % 25 == 0:
+            row.update(mi=means[2] * (1 - math.exp(-step / 60)) + rng.normal(0, 0.02),
+                       au=float(round(means[3] * min(1.0, step / 150))))
+        rows.append(row)
+    return rows
+
+
+def _snapshots(remedy: str, rng: np.random.Generator) -> list[dict]:
+    """Vanilla: the encoder lags (points flat near x = 0), then both shrink to the origin;
+    aggressive training follows the diagonal (He et al. 2019, Fig. 4)."""
+    truth = rng.normal(0, 1.5, SENTENCES)
+    steps = [(50, 0), (100, 0), (100, 0), (200, 1), (300, 2)]  # end of epoch 0 twice, as the trainer does
+    rows = []
+    for step, epoch in steps:
+        vanilla = remedy == "none"
+        shrink = math.exp(-step / 80) if vanilla else 1.0
+        follow = 0.2 if vanilla else 0.95
+        for sentence, value in enumerate(truth):
+            model = shrink * value + rng.normal(0, 0.05)
+            rows.append({"step": step, "epoch": epoch, "sentence": sentence,
+                         "encoder_mean": follow * model + rng.normal(0, 0.05), "model_mean": model})
+    return rows
+
+
+def write_store(root: Path, cells: list[tuple] = CELLS) -> Path:
+    """A suite folder with `cells` (default: all of the above); returns it."""
+    suite = root / "fixture"
+    for dataset, remedy, seeds, overrides, means, field in cells:
+        for seed in seeds:
+            cfg = resolve_config(dataset, remedy, seed, overrides)
+            folder = suite / "runs" / cfg.run_id()
+            store.write_json(folder / store.CONFIG, cfg.to_dict())
+            rng = np.random.default_rng([seed, len(remedy), len(dataset)])
+            base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id()}
+            if (dataset, remedy, seed) == FAILED_RUN:
+                store.write_curve(folder, _curve(remedy, means, rng)[:120])
+                store.write_json(folder / store.METRICS, {
+                    **base, "status": "failed", "timings": {"total_s": 3.0},
+                    "reason": "Diverged: non-finite loss nan at step 120, epoch 1"})
+                continue
+            scales = (0.2, 0.05 + 0.1 * means[1], 0.03 + 0.1 * means[2], 0)
+            nll, kl, mi, au = (mean + rng.normal(0, scale) for mean, scale in zip(means, scales, strict=True))
+            kl, words = abs(kl), 500 * (11 if dataset == "synthetic" else 22)  # KL >= 0; words incl. </s>
+            test = {"nll": nll, "ppl": math.exp(nll * 500 / words), "kl": kl, "mi": mi, "au": int(au),
+                    "mi_estimator": "whole", "elbo_rec": nll - kl + 1.0, "elbo": -(nll + 1.0),
+                    "elbo_ppl": math.exp((nll + 1.0) * 500 / words), "iw_samples": 50, "n_sentences": 500,
+                    "n_words": words}
+            model = {"parameters": 190_000} | ({"receptive_field": field} if field else {})
+            store.write_curve(folder, _curve(remedy, means, rng))
+            if dataset == "synthetic":
+                store.write_table(folder, store.SNAPSHOTS, _snapshots(remedy, rng))
+            store.write_json(folder / store.METRICS, {
+                **base, "status": "finished", "test": test, "model": model, "best_epoch": 2, "epochs_run": 3,
+                "steps": STEPS, "timings": {"train_s": 10.0, "eval_s": 1.0, "total_s": 11.0}})
+    return suite
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def runs(suite: Path) -> pd.DataFrame:
+    return tables.load_runs(suite)
+
+
+@pytest.fixture(scope="module")
+def built(suite: Path) -> render.Report:
+    return build_report(suite)
+
+
+class TestRunsFrame:
+    def test_one_row_per_run_with_status_and_flattened_config(self, runs):
+        assert len(runs) == sum(len(cell[2]) for cell in CELLS)
+        assert runs["run_id"].is_unique
+        assert (runs["status"] == "failed").sum() == 1
+        columns = {"model.nz", "train.epochs", "eval.iw_samples", "nll_iw", "neg_elbo", "kl", "mi", "au"}
+        assert columns <= set(runs)
+        assert set(runs.loc[runs["dataset"] == "synthetic", "model.nz"]) == {1}
+
+    def test_iw_nll_and_elbo_are_separate_columns(self, runs):
+        finished = runs[runs["status"] == "finished"]
+        assert (finished["neg_elbo"] > finished["nll_iw"]).all()
+
+    def test_short_labels_drop_parameters_unless_they_tell_specs_apart(self, runs):
+        labels = set(runs["remedy_label"])
+        assert {"none", "kl-annealing", "aggressive+kl-annealing", "aggressive",
+                "dilated-cnn(size=small)", "dilated-cnn(size=large)"} == labels
+
+    def test_runs_differing_in_config_beyond_the_seed_are_separate_cells(self, runs):
+        vanilla = runs[(runs["dataset"] == "synthetic") & (runs["remedy"] == "none")]
+        extra = vanilla.iloc[[0]].assign(**{"model.nz": 2, "run_id": "extra"})
+        frame = pd.concat([runs, extra], ignore_index=True)
+        frame["setting"] = tables._settings(frame)
+        assert set(frame.loc[frame["dataset"] == "synthetic", "setting"]) == {"model.nz=1", "model.nz=2"}
+        assert set(frame.loc[frame["dataset"] == "ptb-small", "setting"]) == {""}
+
+    def test_no_runs_is_a_config_error(self, tmp_path):
+        with pytest.raises(tables.ConfigError, match="no runs under"):
+            tables.load_runs(tmp_path)
+
+
+class TestSummary:
+    def test_ci_matches_scipy_and_failed_runs_are_counted_apart(self, runs):
+        table = tables.summary(runs)
+        row = table[(table["condition"] == "synthetic") & (table["remedy_label"] == "kl-annealing")
+                    & (table["metric"] == "kl")].iloc[0]
+        values = runs.loc[(runs["condition"] == "synthetic") & (runs["remedy_label"] == "kl-annealing")
+                          & (runs["status"] == "finished"), "kl"].to_numpy()
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+        assert (row["n"], row["failed"]) == (2, 1)
+        assert row["ci_low"] == pytest.approx(low) and row["ci_high"] == pytest.approx(high)
+
+    def test_single_seed_has_a_mean_but_no_interval(self, runs):
+        table = tables.summary(runs)
+        row = table[(table["remedy_label"] == "aggressive") & (table["metric"] == "nll_iw")].iloc[0]
+        assert row["n"] == 1 and math.isfinite(row["mean"]) and math.isnan(row["ci_low"])
+
+    def test_labels_name_iw_k_and_the_elbo_apart(self, runs):
+        labels = set(tables.summary(runs)["label"])
+        assert {"NLL (IW, k=50)", "-ELBO (1 sample)"} <= labels
+
+
+class TestSignificance:
+    def test_welch_and_holm_match_scipy_and_statsmodels(self, runs):
+        from statsmodels.stats.multitest import multipletests
+
+        tests = tables.significance(runs, "none")
+        nll = tests[tests["metric"] == "nll_iw"]
+        testable = nll[nll["note"] == ""]
+        finished = runs[runs["status"] == "finished"]
+        for r in testable.itertuples():
+            cell = finished[finished["condition"] == r.condition]
+            a = cell.loc[cell["remedy"] == r.remedy, "nll_iw"]
+            b = cell.loc[cell["remedy"] == "none", "nll_iw"]
+            assert r.p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        expected = multipletests(testable["p"], method="holm")[1]
+        np.testing.assert_allclose(testable["p_holm"], expected)
+
+    def test_n_below_two_is_not_testable_and_has_no_p_value(self, runs):
+        tests = tables.significance(runs, "none")
+        single = tests[tests["remedy_label"] == "aggressive"]
+        assert (single["note"].str.startswith("not testable")).all()
+        assert single["p"].isna().all() and single["p_holm"].isna().all()
+
+    def test_a_missing_baseline_is_said_and_skipped(self, runs, suite):
+        base = tables.resolve_baseline(runs, "aggressive")  # ptb-small only, n = 1
+        tests = tables.significance(runs, base)
+        assert set(tests["condition"]) == {"ptb-small"} and tests["p"].isna().all()
+        text = render.markdown_report(suite, runs, tables.summary(runs), tests, [], "aggressive", base,
+                                      tables.remedy_order(runs, base))
+        assert "No run of the baseline `aggressive` in: **synthetic**" in text
+
+    def test_baseline_may_be_named_without_parameters(self, runs):
+        spec = tables.resolve_baseline(runs, "kl-annealing")
+        assert spec.startswith("kl-annealing(") and tables.resolve_baseline(runs, "cyclical") is None
+
+
+class TestReportFolder:
+    def test_every_table_and_figure_is_written(self, built):
+        names = {path.name for path in built.out.iterdir()}
+        assert {"report.md", "summary.csv", "significance.csv", "runs.csv", "table.tex"} <= names
+        assert {"metric_bars.png", "kl_curve.png", "mi_au_curve.png", "tradeoff.png", "receptive_field.png",
+                "posterior_mean_synthetic.png"} <= names
+        for figure in built.figures:
+            assert (built.out / figure).read_bytes().startswith(b"\x89PNG")
+
+    def test_report_md_reads_without_the_code(self, built):
+        text = (built.out / "report.md").read_text()
+        for needed in ("## How to read this report", "higher = less collapse", "Hedges' g", "Holm",
+                       "not testable", "NLL (IW, k=50)", "-ELBO (1 sample)", "## Failed runs",
+                       "Diverged: non-finite loss", "![", "posterior_mean_synthetic.png"):
+            assert needed in text, needed
+        for figure in built.figures:
+            assert f"]({figure})" in text
+
+    def test_table_tex_uses_booktabs(self, built):
+        text = (built.out / "table.tex").read_text()
+        assert all(rule in text for rule in ("\\toprule", "\\midrule", "\\bottomrule"))
+        assert "NLL (IW, $k{=}50$)" in text and "$-$ELBO (1 sample)" in text
+
+    def test_figures_are_byte_stable(self, built, suite, tmp_path):
+        again = build_report(suite, tmp_path / "again")
+        for name in built.figures:
+            assert (built.out / name).read_bytes() == (again.out / name).read_bytes(), name
+
+
+def test_snapshots_picked_from_early_epoch_zero_to_the_end():
+    frame = pd.DataFrame({"step": [50, 100, 150, 200, 300, 600], "epoch": [0, 0, 0, 0, 1, 2]})
+    assert pick_snapshots(frame) == [50, 100, 200, 600]
+
+
+class TestCommand:
+    def test_report_command_writes_the_folder(self, tmp_path):
+        small = write_store(tmp_path, CELLS[:1])  # the baseline alone: nothing to test, still a report
+        result = CliRunner().invoke(cli, ["report", str(small), "--out", str(tmp_path / "r")])
+        assert result.exit_code == 0, result.output
+        assert "report of 3 runs" in result.output
+        assert "nothing to compare" in (tmp_path / "r" / "report.md").read_text()
+
+    def test_a_baseline_without_runs_warns_and_still_reports(self, tmp_path):
+        small = write_store(tmp_path, CELLS[:1])
+        result = CliRunner().invoke(cli, ["report", str(small), "--baseline", "cyclical"])
+        assert result.exit_code == 0 and "no run of the baseline 'cyclical'" in result.output
+
+    def test_empty_store_is_one_line_exit_2_and_writes_nothing(self, tmp_path):
+        result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+        assert result.exit_code == 2
+        assert "no runs under" in result.output and not (tmp_path / "report").exists()
