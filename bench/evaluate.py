@@ -70,11 +70,15 @@ def evaluate(
     autocast: Any,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """All final metrics on `sentences`; the model is put in eval mode (no dropout)."""
+    """All final metrics on `sentences`; the model is put in eval mode (no dropout).
+
+    `autocast` (a context manager, used twice) sets the precision of every model call.
+    """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
-    mu, logvar = encode_all(model, split_batches(sentences), device)
+    with autocast:
+        mu, logvar = encode_all(model, split_batches(sentences), device)
     if cfg.mi_estimator == "whole":
         mi = mutual_info(mu, logvar, generator)
     else:

@@ -1,0 +1,59 @@
+"""What bf16 changes in the metrics: one stored model, evaluated in fp32 and in bf16 autocast.
+
+    python benchmarks/precision.py results/demo/runs/<run-id> [--data-dir DIR] [--k 500]
+
+Prints JSON: each metric in fp32 and bf16, the difference, and the relative
+NLL change. docs/benchmarks.md explains why evaluation stays in fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from bench.evaluate import evaluate
+from bench.sampling import load_run
+
+METRICS = ("nll", "ppl", "kl", "mi", "au", "elbo")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--k", type=int, default=None, help="IW samples (default: the run's eval.iw_samples)")
+    args = parser.parse_args()
+
+    run = load_run(args.run_dir, args.data_dir)
+    from bench.data.datasets import load_corpus
+
+    sentences = load_corpus(run.cfg.data, args.data_dir).splits[run.cfg.eval.split]
+    eval_cfg = run.cfg.eval
+    if args.k:
+        eval_cfg.iw_samples = args.k
+    results = {}
+    for precision, context in (
+        ("fp32", contextlib.nullcontext()),
+        ("bf16", torch.autocast("cpu", dtype=torch.bfloat16)),
+    ):
+        started = time.perf_counter()
+        metrics = evaluate(run.model, sentences, eval_cfg, seed=run.cfg.seed, device=torch.device("cpu"),
+                           autocast=context)
+        results[precision] = {key: metrics[key] for key in METRICS}
+        results[precision]["seconds"] = time.perf_counter() - started
+    results["difference"] = {key: results["bf16"][key] - results["fp32"][key] for key in METRICS}
+    results["nll_relative_change"] = results["difference"]["nll"] / results["fp32"]["nll"]
+    results["run"] = str(args.run_dir)
+    results["k"] = eval_cfg.iw_samples
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
