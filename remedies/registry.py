@@ -58,7 +58,7 @@ def register(name: str) -> Callable[[type[Remedy]], type[Remedy]]:
         if not (isinstance(cls, type) and issubclass(cls, Remedy)):
             raise ConfigError(f"@register('{name}'): {cls!r} is not a Remedy subclass")
         _check_methods(name, cls)
-        if not dataclasses.is_dataclass(cls):
+        if "__dataclass_fields__" not in vars(cls):  # Remedy is one: ask the class itself
             cls = dataclasses.dataclass(cls)
         cls.name = name
         _registered[name] = cls

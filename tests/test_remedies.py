@@ -1,0 +1,306 @@
+"""Conformance of every registered remedy (sklearn's check_estimator idea), then each one's own rules.
+
+Each `check_*` is its own test per remedy, so a plugin that breaks one rule
+shows which.
+"""
+
+import copy
+import dataclasses
+import doctest
+import math
+import re
+
+import pytest
+import torch
+
+from bench.data.batching import collate
+from bench.data.vocab import BOS, PAD, UNK
+from bench.run import plan_run, resolve_config
+from bench.train import Trainer
+from remedies import Remedy, registry
+from remedies.word_dropout import drop_words
+
+TINY = {
+    "data.synthetic_size": 40, "data.synthetic_vocab": 20, "data.synthetic_length": 4,
+    "model.emb": 8, "model.enc_hidden": 8, "model.dec_hidden": 8, "model.cnn_channels": 8,
+    "train.batch_size": 8, "train.epochs": 2, "train.diag_every": 0, "eval.iw_samples": 2,
+}
+
+
+def configured(name: str, epochs: int = 5) -> Remedy:
+    remedy = registry.parse(name)
+    cfg = resolve_config("synthetic", name, 0, {"train.epochs": epochs})
+    remedy.configure(copy.deepcopy(cfg))
+    return remedy
+
+
+def check_builds_with_defaults(name: str) -> None:
+    remedy = registry.get(name)()
+    assert remedy.name == name
+
+
+def check_spec_round_trips(name: str) -> None:
+    remedy = registry.parse(name)
+    again = registry.parse(remedy.spec())
+    assert again.spec() == remedy.spec() and again.params() == remedy.params()
+    assert all(f.init is False for f in dataclasses.fields(remedy) if f.name not in remedy.params())
+
+
+def check_configure_is_idempotent(name: str) -> None:
+    cfg = resolve_config("synthetic", name, 0, {})
+    remedy = registry.parse(name)
+    once = remedy.configure(copy.deepcopy(cfg))
+    assert remedy.configure(copy.deepcopy(once)) == once
+
+
+def check_kl_weight_in_unit_interval(name: str) -> None:
+    remedy = configured(name)
+    for steps_per_epoch in (1, 7, 100):
+        for step in range(0, 6 * steps_per_epoch, max(1, steps_per_epoch // 10)):
+            weight = remedy.kl_weight(step, steps_per_epoch)
+            assert 0.0 <= weight <= 1.0, (step, steps_per_epoch, weight)
+
+
+def check_decoder_inputs_keep_shape_and_targets(name: str) -> None:
+    batch = collate([[5, 6, 7, 8], [9, 10], [11, 12, 13]], [0, 1, 2])
+    tokens = batch.tokens.clone()
+    inputs = configured(name).decoder_inputs(batch.inputs, UNK, torch.Generator().manual_seed(0))
+    assert inputs.shape == batch.inputs.shape and inputs.dtype == batch.inputs.dtype
+    assert torch.equal(batch.tokens, tokens)  # targets (and the caller's tensor) untouched
+    changed = inputs != batch.inputs
+    assert torch.all(inputs[changed] == UNK)
+    assert not changed[batch.inputs == BOS].any() and not changed[batch.inputs == PAD].any()
+
+
+def check_kl_term_is_per_sentence(name: str) -> None:
+    kl = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
+    term = configured(name).kl_term(kl)
+    assert term.shape == (6,) and torch.all(torch.isfinite(term)) and torch.all(term >= 0)
+
+
+def check_cites_a_paper(name: str) -> None:
+    cls = registry.get(name)
+    assert re.search(r"(19|20)\d\d", cls.paper), "set `paper` to 'Author et al. YEAR, ...'"
+    first_line = (cls.__doc__ or "").strip().splitlines()[0]
+    assert re.search(r"et al\. (19|20)\d\d", first_line), "the docstring's first line cites it"
+
+
+def check_state_round_trips(name: str) -> None:
+    remedy = configured(name)
+    state = remedy.state_dict()
+    fresh = registry.parse(name)
+    fresh.load_state_dict(copy.deepcopy(state))
+    assert fresh.state_dict() == state
+
+
+def check_one_training_step(name: str) -> None:
+    cfg = resolve_config("synthetic", name, 0, TINY)
+    plan = plan_run(cfg)
+    trainer = Trainer(cfg, plan.corpus, plan.remedy)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.remedy.before_training(trainer)
+    trainer.train_step(trainer.train_batches[0])
+    row = trainer.curve[-1]
+    assert math.isfinite(row["rec"]) and math.isfinite(row["kl"]) and 0 <= row["kl_weight"] <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+
+
+CHECKS = [check_builds_with_defaults, check_spec_round_trips, check_configure_is_idempotent,
+          check_kl_weight_in_unit_interval, check_decoder_inputs_keep_shape_and_targets,
+          check_kl_term_is_per_sentence, check_cites_a_paper, check_state_round_trips,
+          check_one_training_step]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
+@pytest.mark.parametrize("name", registry.names())
+def test_remedy_conforms(name, check):
+    check(name)
+
+
+class TestWordDropout:
+    """Bowman et al.: inputs (never targets) become <unk> with prob. 1 - keep, in training only."""
+
+    @staticmethod
+    def batch():
+        generator = torch.Generator().manual_seed(0)
+        sentences = [torch.randint(4, 50, (n,), generator=generator).tolist() for n in range(3, 40)]
+        return collate(sentences, list(range(len(sentences))))
+
+    @pytest.mark.parametrize("keep", [0.0, 0.25, 0.5, 0.75, 1.0])
+    def test_rate(self, keep):
+        inputs = self.batch().inputs.repeat(20, 1)
+        dropped = drop_words(inputs, keep, UNK, torch.Generator().manual_seed(1))
+        words = (inputs != BOS) & (inputs != PAD)
+        rate = float((dropped[words] == UNK).double().mean())
+        assert rate == pytest.approx(1 - keep, abs=0.02)
+        assert torch.equal(dropped[~words], inputs[~words])
+
+    def test_seeded(self):
+        inputs = self.batch().inputs
+        first = drop_words(inputs, 0.5, UNK, torch.Generator().manual_seed(3))
+        assert torch.equal(first, drop_words(inputs, 0.5, UNK, torch.Generator().manual_seed(3)))
+
+    def test_training_loss_sees_dropped_inputs_and_true_targets(self, monkeypatch):
+        cfg = resolve_config("synthetic", "word-dropout(keep=0)", 0, TINY)
+        trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
+        batch = trainer.train_batches[0]
+        tokens = batch.tokens.clone()
+        seen = {}
+        original = trainer.model.loss_terms
+
+        def spy(batch_arg, inputs=None, generator=None):
+            seen["inputs"], seen["targets"] = inputs, batch_arg.targets.clone()
+            return original(batch_arg, inputs=inputs, generator=generator)
+
+        monkeypatch.setattr(trainer.model, "loss_terms", spy)
+        trainer.train_step(batch)
+        assert torch.equal(seen["targets"], tokens[:, 1:])
+        assert torch.all(seen["inputs"][:, 1:][tokens[:, 1:-1] != PAD] == UNK)
+        assert torch.all(seen["inputs"][:, 0] == BOS)
+
+    def test_evaluation_is_unaffected(self):
+        cfg = resolve_config("synthetic", "word-dropout(keep=0)", 0, TINY)
+        corpus = plan_run(cfg).corpus
+        dropping = Trainer(cfg, corpus, registry.parse(cfg.remedy))
+        plain = Trainer(cfg, corpus, registry.parse("none"))
+        plain.model.load_state_dict(dropping.model.state_dict())
+        torch.manual_seed(0)  # the validation ELBO draws one z per sentence
+        with_dropout = dropping.evaluate_split()
+        torch.manual_seed(0)
+        assert with_dropout == plain.evaluate_split()
+        batch = dropping.train_batches[0]
+        torch.manual_seed(0)
+        dropped_loss, _ = dropping.loss_on(batch)
+        torch.manual_seed(0)
+        plain_loss, _ = plain.loss_on(batch)
+        assert not torch.equal(dropped_loss, plain_loss)
+
+    def test_keep_one_draws_nothing(self):
+        remedy = registry.parse("word-dropout(keep=1)")
+        generator = torch.Generator().manual_seed(0)
+        state = generator.get_state()
+        inputs = self.batch().inputs
+        assert remedy.decoder_inputs(inputs, UNK, generator) is inputs
+        assert torch.equal(generator.get_state(), state)
+
+
+class ScriptedTrainer:
+    """Records the aggressive loop's calls; the per-word loss of each step follows a script."""
+
+    kl_weight_now = 1.0
+
+    def __init__(self, losses: list[float]) -> None:
+        self.losses = iter(losses)
+        self.calls: list[tuple[bool, bool]] = []
+        self.remedy = registry.parse("none")
+        self.batch = collate([[5, 6, 7]], [0])  # 4 words
+
+    def update(self, batch, *, encoder=True, decoder=True, kl_weight=None):
+        from bench.models.vae import LossTerms
+
+        self.calls.append((encoder, decoder))
+        per_word = next(self.losses) if encoder and not decoder else 0.0
+        zeros = torch.zeros(1, 2)
+        return LossTerms(rec=torch.tensor([per_word * 4]), kl_per_dim=zeros, mu=zeros, logvar=zeros)
+
+    def random_train_batch(self):
+        return self.batch
+
+
+class TestAggressive:
+    """He et al. 2019, Algorithm 1 as in their code."""
+
+    def test_inner_loop_stops_when_a_window_gets_worse(self):
+        # windows of 15 steps: mean 10, then 9 (better), then 9.5 (worse): stop after 45
+        trainer = ScriptedTrainer([10.0] * 15 + [9.0] * 15 + [9.5] * 15 + [1.0] * 100)
+        remedy = registry.parse("aggressive")
+        assert remedy.train_step(trainer, trainer.batch) is True
+        assert trainer.calls == [(True, False)] * 45 + [(False, True)]
+        assert remedy.inner_steps == [45]
+
+    def test_inner_loop_is_capped(self):
+        trainer = ScriptedTrainer([100.0 - i for i in range(200)])
+        remedy = registry.parse("aggressive")
+        remedy.train_step(trainer, trainer.batch)
+        assert remedy.inner_steps == [99]
+        assert trainer.calls[-1] == (False, True) and len(trainer.calls) == 100
+
+    def test_mode_ends_for_good_when_validation_mi_drops(self):
+        remedy = registry.parse("aggressive")
+        trainer = ScriptedTrainer([])
+        for epoch, mi in enumerate([0.5, 0.8, 0.7, 2.0]):
+            trainer.epoch = epoch
+            remedy.on_epoch_end(trainer, {"mi": mi})
+        assert remedy.active is False and remedy.stopped_after_epoch == 2
+        assert remedy.train_step(trainer, trainer.batch) is False  # a plain step from now on
+        assert trainer.calls == []
+
+    def test_first_epoch_compares_with_zero_as_the_reference_does(self):
+        remedy = registry.parse("aggressive")
+        trainer = ScriptedTrainer([])
+        trainer.epoch = 0
+        remedy.on_epoch_end(trainer, {"mi": -0.01})
+        assert remedy.active is False
+
+
+def test_dilated_cnn_sizes_and_receptive_field():
+    from bench.config import RunConfig
+    from bench.models import build_model, cnn_decoder
+
+    assert doctest.testmod(cnn_decoder).failed == 0
+
+    expected = {"small": 15, "medium": 63, "large": 125, "very-large": 187}
+    for size, field in expected.items():
+        cfg = registry.parse(f"dilated-cnn(size={size})").configure(RunConfig())
+        cfg.model.cnn_channels = 8
+        assert build_model(30, cfg.model).decoder.receptive_field == field
+
+
+def test_cnn_decoder_is_causal():
+    from bench.config import ModelConfig
+    from bench.models.cnn_decoder import DilatedCNNDecoder
+
+    cfg = ModelConfig(nz=2, emb=8, cnn_channels=8, cnn_dilations=(1, 2), dropout_in=0.0,
+                      dropout_out=0.0)
+    torch.manual_seed(0)
+    decoder = DilatedCNNDecoder(30, cfg)
+    for param in decoder.parameters():
+        torch.nn.init.normal_(param)
+    inputs = torch.randint(4, 30, (2, 9))
+    z = torch.randn(2, 3, 2)
+    logits = decoder(inputs, z)
+    assert logits.shape == (6, 9, 30)
+    changed = inputs.clone()
+    changed[:, 5] = 4 if int(inputs[0, 5]) != 4 else 5
+    after = decoder(changed, z)
+    assert torch.allclose(after[:, :5], logits[:, :5]) and not torch.allclose(after[:, 5:], logits[:, 5:])
+
+
+def test_bn_vae_turns_on_the_encoder_batch_norm():
+    cfg = resolve_config("synthetic", "bn-vae(gamma=0.3)", 0, TINY)
+    trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
+    bn = trainer.model.encoder.bn
+    assert bn is not None and torch.allclose(bn.weight, torch.full_like(bn.weight, 0.3))
+    assert not bn.weight.requires_grad
+
+
+def test_pretrain_fb_pretrains_then_resets_the_decoder(monkeypatch):
+    cfg = resolve_config("synthetic", "pretrain-fb(pretrain_epochs=2)", 0, TINY)
+    assert cfg.train.lr == 0.5
+    trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
+    weights, resets = [], []
+    real_update = trainer.update
+
+    def update(batch, **kwargs):
+        weights.append(kwargs.get("kl_weight"))
+        return real_update(batch, **kwargs)
+
+    monkeypatch.setattr(trainer, "update", update)
+    monkeypatch.setattr(trainer, "reset_decoder", lambda: resets.append(len(weights)))
+    encoder_before = [p.detach().clone() for p in trainer.model.encoder.parameters()]
+    trainer.remedy.before_training(trainer)
+    assert weights == [0.0] * (2 * trainer.steps_per_epoch)
+    assert resets == [len(weights)]
+    encoder_after = trainer.model.encoder.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(encoder_before, encoder_after, strict=True))
+    assert trainer.step == 0  # the warm-up starts after pretraining

@@ -1,0 +1,199 @@
+"""Every KL schedule against its paper's formula, written here independently of remedies/."""
+
+import doctest
+import math
+
+import pytest
+import torch
+
+import remedies.cyclical
+import remedies.free_bits
+import remedies.kl_annealing
+from bench.config import RunConfig
+from remedies import registry
+
+SPE = 100  # steps per epoch in these tests
+
+
+def configured(spec: str, epochs: int = 8):
+    remedy = registry.parse(spec)
+    cfg = RunConfig()
+    cfg.train.epochs = epochs
+    remedy.configure(cfg)
+    return remedy
+
+
+@pytest.mark.parametrize(
+    "module", [remedies.kl_annealing, remedies.cyclical, remedies.free_bits], ids=lambda m: m.__name__
+)
+def test_docstring_examples(module):
+    assert doctest.testmod(module).failed == 0
+
+
+class TestLinearAnnealing:
+    """He et al. 2019: w(t) = start + (1 - start) * min(1, t / (epochs * steps per epoch))."""
+
+    @pytest.mark.parametrize("step", [0, 1, 250, 500, 999, 1000, 1001, 5000])
+    def test_he_et_al_default_is_0_1_to_1_over_10_epochs(self, step):
+        expected = 0.1 + 0.9 * min(1.0, step / 1000)
+        assert configured("kl-annealing").kl_weight(step, SPE) == pytest.approx(expected)
+
+    def test_known_values(self):
+        remedy = configured("kl-annealing")
+        assert remedy.kl_weight(0, SPE) == pytest.approx(0.1)
+        assert remedy.kl_weight(500, SPE) == pytest.approx(0.55)
+        assert remedy.kl_weight(1000, SPE) == 1.0
+
+    @pytest.mark.parametrize("step", [0, 30, 60, 120])
+    def test_steps_override_epochs(self, step):
+        remedy = configured("kl-annealing(start=0,steps=60,epochs=10)")
+        assert remedy.kl_weight(step, SPE) == pytest.approx(min(1.0, step / 60))
+
+    def test_fractional_epochs(self):
+        assert configured("kl-annealing(start=0,epochs=0.5)").kl_weight(25, SPE) == pytest.approx(0.5)
+
+    def test_no_warmup_is_the_plain_elbo(self):
+        assert configured("kl-annealing(epochs=0)").kl_weight(0, SPE) == 1.0
+
+
+class TestLogisticAnnealing:
+    """Bowman et al. 2016's sigmoid, centred at W/2, rescaled to run from start to exactly 1."""
+
+    @staticmethod
+    def reference(step: float, warmup: float, start: float, k: float) -> float:
+        def sig(t: float) -> float:
+            return 1 / (1 + math.exp(-k * (t / warmup - 0.5)))
+
+        t = min(step, warmup)
+        return start + (1 - start) * (sig(t) - sig(0)) / (sig(warmup) - sig(0))
+
+    @pytest.mark.parametrize("step", [0, 100, 250, 400, 500, 600, 900, 1000, 3000])
+    @pytest.mark.parametrize("start,k", [(0.0, 10.0), (0.1, 10.0), (0.0, 4.0)])
+    def test_matches_formula(self, step, start, k):
+        remedy = configured(f"kl-annealing(shape=logistic,start={start},steepness={k})")
+        assert remedy.kl_weight(step, SPE) == pytest.approx(self.reference(step, 1000, start, k))
+
+    def test_ends_and_centre(self):
+        remedy = configured("kl-annealing(shape=logistic,start=0)")
+        assert remedy.kl_weight(0, SPE) == pytest.approx(0.0, abs=1e-12)
+        assert remedy.kl_weight(500, SPE) == pytest.approx(0.5)
+        assert remedy.kl_weight(1000, SPE) == pytest.approx(1.0)
+        weights = [remedy.kl_weight(step, SPE) for step in range(0, 1200, 10)]
+        assert weights == sorted(weights)
+
+
+def frange_cycle_linear(n_iter: int, start: float, stop: float, n_cycle: int, ratio: float) -> list:
+    """Fu et al.'s schedule as their code builds it: fill each cycle from `start` upwards."""
+    weights = [stop] * n_iter
+    period = n_iter / n_cycle
+    increment = (stop - start) / (period * ratio)
+    for cycle in range(n_cycle):
+        value, i = start, 0
+        while value <= stop and int(i + cycle * period) < n_iter:
+            weights[int(i + cycle * period)] = value
+            value += increment
+            i += 1
+    return weights
+
+
+class TestCyclical:
+    """Fu et al. 2019: M cycles over the horizon, linear ramp over the first R of each."""
+
+    @pytest.mark.parametrize("cycles,ratio,start", [(4, 0.5, 0.0), (4, 0.5, 0.1), (2, 0.25, 0.0)])
+    def test_matches_fu_et_al_code(self, cycles, ratio, start):
+        remedy = configured(f"cyclical(cycles={cycles},ratio={ratio},start={start})", epochs=8)
+        reference = frange_cycle_linear(8 * SPE, start, 1.0, cycles, ratio)
+        ours = [remedy.kl_weight(step, SPE) for step in range(8 * SPE)]
+        assert ours == pytest.approx(reference, abs=1e-9)
+
+    def test_known_values(self):
+        remedy = configured("cyclical", epochs=8)  # period 200 steps, ramp over 100
+        values = {step: remedy.kl_weight(step, SPE) for step in (0, 50, 100, 199, 200, 250, 799)}
+        assert values == pytest.approx({0: 0.0, 50: 0.5, 100: 1.0, 199: 1.0, 200: 0.0, 250: 0.5,
+                                        799: 1.0})
+
+    def test_horizon_comes_from_the_config(self):
+        assert configured("cyclical", epochs=4).kl_weight(50, SPE) == pytest.approx(1.0)
+        assert configured("cyclical", epochs=8).kl_weight(50, SPE) == pytest.approx(0.5)
+
+    def test_unconfigured_says_so(self):
+        with pytest.raises(RuntimeError, match="configure"):
+            registry.parse("cyclical").kl_weight(0, SPE)
+
+    def test_lr_restart_is_off_by_default(self):
+        trainer = FakeTrainer(step=50)
+        configured("cyclical", epochs=8).before_step(trainer)
+        assert trainer.factors == []
+
+    @pytest.mark.parametrize("step", [0, 50, 100, 150, 200, 330])
+    def test_cosine_lr_restart_per_cycle(self, step):
+        trainer = FakeTrainer(step=step)
+        configured("cyclical(lr_restart=true)", epochs=8).before_step(trainer)
+        position = (step % 200) / 200
+        assert trainer.factors == [pytest.approx(0.5 * (1 + math.cos(math.pi * position)))]
+
+
+class FakeTrainer:
+    """What `before_step` reads and calls."""
+
+    steps_per_epoch = SPE
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.factors: list[float] = []
+
+    def scale_step_lr(self, factor: float) -> None:
+        self.factors.append(factor)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.2, 0.4, 1.0])
+def test_beta_is_constant(beta):
+    remedy = configured(f"beta(beta={beta})")
+    assert {remedy.kl_weight(step, SPE) for step in (0, 10, 10_000)} == {beta}
+
+
+@pytest.mark.parametrize("step", [0, 300, 1000, 2000])
+def test_pretrain_fb_warms_up_linearly_from_zero(step):
+    remedy = configured("pretrain-fb(warmup_epochs=10)")
+    assert remedy.kl_weight(step, SPE) == pytest.approx(min(1.0, step / 1000))
+
+
+class TestFreeBits:
+    """Kingma et al. 2016 (batch mean per unit) and Li et al. 2019 (per sentence and unit)."""
+
+    @staticmethod
+    def kl(seed: int = 0) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return (torch.rand(16, 6, generator=generator, dtype=torch.float64) * 0.6).requires_grad_()
+
+    def test_batch_mean_equals_sum_of_clamped_unit_means(self):
+        kl = self.kl()
+        out = registry.parse("free-bits(lam=0.3)").kl_term(kl)
+        expected = sum(max(0.3, float(kl[:, d].detach().mean())) for d in range(kl.shape[1]))
+        assert out.shape == (16,)
+        assert float(out.detach().mean()) == pytest.approx(expected)
+
+    def test_clamped_units_get_no_gradient(self):
+        kl = self.kl()
+        registry.parse("free-bits(lam=0.3)").kl_term(kl).mean().backward()
+        clamped = kl.detach().mean(dim=0) <= 0.3
+        assert clamped.any() and (~clamped).any()
+        assert torch.all(kl.grad[:, clamped] == 0)
+        assert torch.allclose(kl.grad[:, ~clamped], torch.full_like(kl.grad[:, ~clamped], 1 / 16))
+
+    def test_per_example_clamps_each_entry(self):
+        kl = self.kl(1)
+        out = registry.parse("free-bits(lam=0.3,per_example=true)").kl_term(kl)
+        expected = [sum(max(0.3, float(v)) for v in row) for row in kl.detach()]
+        assert out.detach().tolist() == pytest.approx(expected)
+        out.sum().backward()
+        assert torch.equal(kl.grad, (kl.detach() > 0.3).double())
+
+    def test_zero_lambda_is_the_plain_kl(self):
+        kl = self.kl(2)
+        assert torch.allclose(registry.parse("free-bits(lam=0)").kl_term(kl), kl.sum(dim=1))
+
+    def test_pretrain_fb_threshold_is_target_over_nz(self):
+        kl = self.kl(3)
+        out = registry.parse("pretrain-fb(target_kl=1.2)").kl_term(kl)  # 1.2 / 6 units = 0.2
+        assert torch.allclose(out, kl.clamp(min=0.2).sum(dim=1))
