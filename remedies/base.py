@@ -84,7 +84,7 @@ class Remedy:
         params = self.params()
         if not params:
             return self.name
-        inner = ",".join(f"{key}={_format(value)}" for key, value in sorted(params.items()))
+        inner = ",".join(f"{key}={format_value(value)}" for key, value in sorted(params.items()))
         return f"{self.name}({inner})"
 
     @classmethod
@@ -92,9 +92,8 @@ class Remedy:
         return {hook for hook in HOOKS if getattr(cls, hook) is not getattr(Remedy, hook)}
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A parameter value as the spec syntax writes it (`true`, `0.5`, `linear`)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return repr(value)
     return str(value)

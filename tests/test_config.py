@@ -37,7 +37,7 @@ def test_impossible_values_are_rejected(key, value, message):
 
 
 def test_unknown_key_suggests_the_closest():
-    with pytest.raises(ConfigError, match="unknown setting 'model.nzz'.*model.nz"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'model.nzz'.*model.nz"):
         set_value(RunConfig(), "model.nzz", 3)
 
 
