@@ -140,6 +140,7 @@ def list_remedies(as_json: bool) -> None:
     Installed plugin packages (entry-point group collapse_bench.remedies) appear
     here too. Parameters are given as name(key=value,...); remedies combine with +.
     """
+    from remedies.base import format_value
     from remedies.registry import describe
 
     rows = describe()
@@ -147,11 +148,44 @@ def list_remedies(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
-        params = ", ".join(f"{key}={value}" for key, value in row["parameters"].items()) or "-"
+        params = ", ".join(f"{key}={format_value(v)}" for key, v in row["parameters"].items()) or "-"
         click.echo(f"{row['name']}: {row['description']}")
         click.echo(f"    parameters: {params}")
         if row["paper"]:
             click.echo(f"    paper: {row['paper']}")
+
+
+@list_.command("suites", epilog="""\b
+Examples:
+  collapse-bench list suites
+  collapse-bench list suites --json
+  collapse-bench run demo""")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_suites(as_json: bool) -> None:
+    """Built-in suites by name: what each measures, its datasets and its number of cells.
+
+    `collapse-bench run NAME` runs one; copy its file (shown) to start your own.
+    """
+    from bench.suite import describe_suites
+
+    rows = describe_suites()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        click.echo(f"{row['name']:<{width}}  {row['description']}")
+        datasets = ", ".join(row["datasets"])
+        click.echo(f"{'':<{width}}  {row['cells']} cells on {datasets}; file: {row['path']}")
+
+
+from bench.commands.report import report  # noqa: E402
+from bench.commands.run import run  # noqa: E402
+from bench.commands.samples import samples  # noqa: E402
+
+cli.add_command(run)
+cli.add_command(report)
+cli.add_command(samples)
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ goes on.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
+import json
+import os
 import platform
 import time
 import traceback
@@ -21,8 +25,9 @@ from tqdm.auto import tqdm
 
 import bench
 from bench import store
-from bench.config import RunConfig, build_config, validate
-from bench.data.datasets import Corpus, load_corpus
+from bench.config import DataConfig, RunConfig, build_config, validate
+from bench.data.datasets import DATA_ENV, Corpus, load_corpus
+from bench.errors import ConfigError
 from bench.evaluate import evaluate
 from bench.train import Trainer, autocast
 from remedies import registry
@@ -52,12 +57,25 @@ def resolve_config(dataset: str, remedy_spec: str, seed: int, overrides: dict[st
 def plan_run(cfg: RunConfig, data_dir: str | None = None) -> RunPlan:
     """Build the remedy and load the corpus; raises ConfigError, writes nothing."""
     if cfg.train.device.startswith("cuda") and not torch.cuda.is_available():
-        from bench.errors import ConfigError
-
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
     remedy = registry.parse(cfg.remedy)
     remedy.configure(copy.deepcopy(cfg))  # the remedy sees the config it will train under
-    return RunPlan(cfg=cfg, remedy=remedy, corpus=load_corpus(cfg.data, data_dir))
+    data = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
+    corpus = _load_corpus(data, data_dir, os.environ.get(DATA_ENV), os.getcwd())
+    return RunPlan(cfg=cfg, remedy=remedy, corpus=corpus)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_corpus(data: str, data_dir: str | None, env_dir: str | None, cwd: str) -> Corpus:
+    """`load_corpus`, once per data config and process.
+
+    A suite checks every dataset before it starts, and a worker runs many
+    cells of the same data: neither should read or generate it again. The
+    key is the config's JSON (the dataclass is unhashable) plus what the data
+    folder is resolved from when `data_dir` is None: $COLLAPSE_BENCH_DATA
+    and the working folder. Trainers only read a corpus, so sharing is safe.
+    """
+    return load_corpus(DataConfig(**json.loads(data)), data_dir)
 
 
 def _versions() -> dict[str, str]:
@@ -83,12 +101,23 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
     """Train and evaluate one run into `out/suite/runs/<id>/`; return its metrics.json.
 
     A finished run is returned as it is, never redone. A run interrupted after
-    an epoch end continues from its checkpoint.
+    an epoch end continues from its checkpoint. A run that another live
+    process is writing is left alone: the result then has status "busy" and
+    nothing is written.
     """
+    folder = store.run_dir(out, suite, plan.cfg.run_id())
+    try:
+        with store.run_lock(folder):
+            if store.run_status(folder) == "finished":
+                return store.read_json(folder / store.METRICS)
+            return _execute(plan, folder, suite, progress)
+    except store.RunLocked as exc:
+        return {"run_id": plan.cfg.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}
+
+
+def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[str, Any]:
+    """The run itself, under its lock: train (from the checkpoint if any), evaluate, store."""
     cfg = plan.cfg
-    folder = store.run_dir(out, suite, cfg.run_id())
-    if store.run_status(folder) == "finished":
-        return store.read_json(folder / store.METRICS)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     store.write_json(folder / store.CONFIG, cfg.to_dict())
@@ -130,7 +159,7 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
     except Exception as exc:  # recorded, never raised: the suite goes on
         if trainer is not None and trainer.curve:
             store.write_curve(folder, trainer.curve)
-        if trainer.snapshots:
+        if trainer is not None and trainer.snapshots:
             store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
         metrics = {
             **base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",

@@ -3,15 +3,20 @@
 A file is written to a temporary name in the same folder and moved into place
 with `os.replace`, so a reader (or a resumed suite) never sees half a file.
 `metrics.json` is written last: its presence with status "finished" is what
-marks a run as done.
+marks a run as done. A process writing a run holds the run's lock, so two
+workers (or two suites sharing a store) never write the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +28,45 @@ METRICS = "metrics.json"
 MODEL = "model.pt"
 CURVE = "curve"
 SNAPSHOTS = "posterior_mean"  # table of He et al.'s posterior-mean points (nz = 1 runs)
+LOCK = ".lock"
+SUITE = "suite.json"  # what the suite was when last run: its cells and where it came from
+
+
+class RunLocked(RuntimeError):
+    """Another live process is writing this run."""
+
+
+def suite_dir(out: Path | str, suite: str) -> Path:
+    return Path(out) / suite
 
 
 def run_dir(out: Path | str, suite: str, run_id: str) -> Path:
-    return Path(out) / suite / "runs" / run_id
+    return suite_dir(out, suite) / "runs" / run_id
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run folder exclusively while writing it; raise RunLocked if another process does.
+
+    An advisory `flock` on `folder/.lock`: the kernel drops it when its holder
+    exits, so a lock left by a killed process never blocks a resumed suite,
+    and no pid needs to be checked. The file stays (unlinking it would let a
+    third process lock a fresh file while a second still holds the old one);
+    it names the last holder, for the error message.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            raise RunLocked(f"run {folder.name} is being written by {holder}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny suite files that train in about a second per cell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Top-level keys and tables that make every cell tiny; a test adds the rest.
+TINY_DATA = 'datasets = [{ name = "synthetic", data.synthetic_size = 200 }]'
+TINY_TABLES = """
+[train]
+epochs = 2
+diag_every = 0
+threads = 1  # two threads on a shared 2-core machine can be ten times slower, not faster
+
+[eval]
+iw_samples = 5
+"""
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path) -> Callable[..., Path]:
+    """Write `<name>.toml` under tmp_path: `top` (top-level keys), the tiny settings, then `tables`.
+
+    For example `write_suite('remedies = ["none"]', tables="[[extra]]\\nseeds = [1]")`.
+    """
+
+    def write(top: str, tables: str = "", name: str = "tiny") -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "{name}"\n{top}\n{TINY_DATA}\n{TINY_TABLES}\n{tables}\n')
+        return path
+
+    return write

@@ -1,0 +1,89 @@
+"""Interrupted work resumes: same metrics as an uninterrupted run, and nothing redone or lost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bench import store
+from bench.run import CHECKPOINT, execute, plan_run
+from bench.suite import load_suite
+from bench.train import Trainer
+
+
+def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_suite, tmp_path, monkeypatch):
+    # Word dropout and annealing draw from the trainer's generator and schedule by step:
+    # both must continue exactly where the checkpoint left them.
+    path = write_suite('remedies = ["kl-annealing(epochs=2)+word-dropout(keep=0.5)"]',
+                       tables="[[extra]]\ntrain.epochs = 3\ntrain.diag_every = 4")
+    cell = load_suite(path).cells[-1]
+    plan = plan_run(cell.config)
+    whole = execute(plan, tmp_path / "whole", "tiny")
+
+    run_epoch = Trainer.run_epoch
+
+    def interrupted_in_epoch_2(self, progress=None):
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # as Ctrl-C: not recorded as a failure
+        run_epoch(self, progress)
+
+    monkeypatch.setattr(Trainer, "run_epoch", interrupted_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        execute(plan_run(cell.config), tmp_path / "cut", "tiny")
+    folder = store.run_dir(tmp_path / "cut", "tiny", cell.run_id)
+    assert (folder / CHECKPOINT).exists() and store.run_status(folder) is None
+    assert store.load_torch(folder / CHECKPOINT)["epoch"] == 2
+    monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+    resumed = execute(plan_run(cell.config), tmp_path / "cut", "tiny")
+
+    assert resumed["status"] == whole["status"] == "finished"
+    assert resumed["test"] == whole["test"]
+    assert resumed["validation"] == whole["validation"]
+    assert not (folder / CHECKPOINT).exists()
+    first = store.run_dir(tmp_path / "whole", "tiny", cell.run_id)
+    assert store.read_curve(folder).equals(store.read_curve(first))
+    weights = [store.load_torch(f / store.MODEL) for f in (first, folder)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_a_suite_killed_mid_way_finishes_every_cell_exactly_once(write_suite, tmp_path):
+    path = write_suite('remedies = ["none", "beta(beta=0.5)"]\nseeds = [0, 1, 2]',
+                       tables="[[extra]]\ntrain.epochs = 4")  # long cells: checkpoints to resume from
+    suite = load_suite(path)
+    folders = [store.run_dir(tmp_path, "tiny", cell.run_id) for cell in suite.cells]
+    command = [sys.executable, "-m", "bench.cli", "run", str(path), "--out", str(tmp_path),
+               "--backend", "sequential", "--quiet"]
+
+    def finished():
+        return [f for f in folders if store.run_status(f) == "finished"]
+
+    killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while killed.poll() is None and time.monotonic() < deadline:
+        between_epochs = any((f / CHECKPOINT).exists() for f in folders)
+        done = len(finished())
+        if done and (between_epochs or done >= len(folders) // 2):
+            break  # mid-way, best with one cell between two epochs
+        time.sleep(0.005)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the suite ended before it could be killed"
+    finished_before = finished()
+    assert 0 < len(finished_before) < len(folders)
+    before = {f: ((f / store.METRICS).stat().st_mtime_ns, (f / store.METRICS).read_bytes())
+              for f in finished_before}
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    done = len(finished_before)
+    assert f"{len(folders)} finished ({len(folders) - done} now, {done} already done)" in rerun.stdout
+    assert all(store.run_status(f) == "finished" for f in folders), "no cell lost"
+    assert sorted((tmp_path / "tiny" / "runs").iterdir()) == sorted(folders), "no stray run folder"
+    for folder, (mtime, content) in before.items():  # never redone
+        assert (folder / store.METRICS).stat().st_mtime_ns == mtime
+        assert (folder / store.METRICS).read_bytes() == content
+    assert not [f for f in folders if (f / CHECKPOINT).exists()]
