@@ -20,19 +20,30 @@ from bench.models import SentenceVAE
 GRID = torch.arange(-20.0, 20.0, 0.1)
 
 
+# Sentence x grid point x position cells per decoder call: bounds memory as eval.iw_tokens does.
+CELLS = 8192
+
+
 @torch.inference_mode()
-def model_posterior_mean(model: SentenceVAE, batch: Batch, grid: Tensor = GRID) -> Tensor:
+def model_posterior_mean(
+    model: SentenceVAE, batch: Batch, grid: Tensor = GRID, cells: int = CELLS
+) -> Tensor:
     """E_p(z|x)[z] for each sentence of `batch` by quadrature over `grid`, shape [B].
 
-    p(z_k|x) = softmax_k(log p(z_k) + log p(x|z_k)); needs nz = 1.
+    p(z_k|x) = softmax_k(log p(z_k) + log p(x|z_k)); needs nz = 1. The grid is
+    scored a chunk at a time, at most `cells` sentence x point x position cells
+    per decoder call.
     """
     if model.nz != 1:
         raise ValueError(f"posterior-mean quadrature needs a scalar latent (nz = 1), got nz = {model.nz}")
     grid = grid.to(batch.tokens.device)
-    z = grid.view(1, -1, 1).expand(len(batch), -1, 1)
+    points = max(1, cells // (len(batch) * batch.tokens.shape[1]))
+    log_likelihood = torch.cat([
+        model.log_likelihood(batch, chunk.view(1, -1, 1).expand(len(batch), -1, 1)).float()
+        for chunk in grid.split(points)
+    ], dim=1)
     log_prior = -0.5 * grid**2 - 0.5 * math.log(2 * math.pi)
-    log_joint = model.log_likelihood(batch, z).float() + log_prior
-    return (torch.softmax(log_joint, dim=-1) * grid).sum(dim=-1)
+    return (torch.softmax(log_likelihood + log_prior, dim=-1) * grid).sum(dim=-1)
 
 
 @torch.inference_mode()
