@@ -184,8 +184,10 @@ def _train(trainer: Trainer, folder: Path, progress: bool) -> float:
     checkpoint = folder / CHECKPOINT
     if checkpoint.exists():
         trainer.load_state_dict(store.load_torch(checkpoint))
-    else:
+    else:  # a pretraining stage counts as training time
+        started = time.perf_counter()
         trainer.remedy.before_training(trainer)
+        trainer.train_seconds += time.perf_counter() - started
     total = trainer.cfg.train.epochs * trainer.steps_per_epoch
     with tqdm(total=total, initial=trainer.step, desc=f"{trainer.cfg.remedy[:40]} seed {trainer.cfg.seed}",
               unit="step", disable=not progress, leave=False) as bar:
