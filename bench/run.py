@@ -109,6 +109,8 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
     try:
         with store.run_lock(folder):
             if store.run_status(folder) == "finished":
+                # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
+                (folder / CHECKPOINT).unlink(missing_ok=True)
                 return store.read_json(folder / store.METRICS)
             return _execute(plan, folder, suite, progress)
     except store.RunLocked as exc:
