@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from bench.commands import data_dir_option
 from bench.config import parse_overrides
 from bench.errors import ConfigError
 
@@ -21,11 +23,6 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-
-DATA_DIR_HELP = (
-    "Folder holding ptb/ and yelp/ for ptb-small and yelp-short "
-    "(default: $COLLAPSE_BENCH_DATA, else ../shared/data if it exists)."
-)
 
 
 class Group(click.Group):
@@ -69,7 +66,7 @@ Examples:
               help="Root of the results store.")
 @click.option("--suite", default="train", show_default=True,
               help="Suite folder the run is filed under (OUT/SUITE/runs/<run-id>).")
-@click.option("--data-dir", envvar="COLLAPSE_BENCH_DATA", default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train and evaluate (default cpu; same as --set train.device=...).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
@@ -118,14 +115,18 @@ def list_datasets(as_json: bool) -> None:
     """Datasets by name, with where their files come from."""
     from bench.data.datasets import describe_datasets
 
-    rows = describe_datasets()
+    _echo_listing(describe_datasets(), as_json, lambda row: f"source: {row['source']}")
+
+
+def _echo_listing(rows: list[dict], as_json: bool, detail: Callable[[dict], str]) -> None:
+    """Name and description per row, an indented detail line under each; or the rows as JSON."""
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
-        click.echo(f"{'':<{width}}  source: {row['source']}")
+        click.echo(f"{'':<{width}}  {detail(row)}")
 
 
 @list_.command("remedies", epilog="""\b
@@ -168,15 +169,8 @@ def list_suites(as_json: bool) -> None:
     """
     from bench.suite import describe_suites
 
-    rows = describe_suites()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    width = max(len(row["name"]) for row in rows)
-    for row in rows:
-        click.echo(f"{row['name']:<{width}}  {row['description']}")
-        datasets = ", ".join(row["datasets"])
-        click.echo(f"{'':<{width}}  {row['cells']} cells on {datasets}; file: {row['path']}")
+    _echo_listing(describe_suites(), as_json,
+                  lambda row: f"{row['cells']} cells on {', '.join(row['datasets'])}; file: {row['path']}")
 
 
 from bench.commands.report import report  # noqa: E402

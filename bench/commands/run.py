@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bench.commands import data_dir_option
 from bench.config import parse_overrides
 
 BACKENDS = ("loky", "sequential", "dask")
@@ -38,9 +39,7 @@ Examples:
                    "A changed value makes new run ids, so finished runs are kept, not overwritten.")
 @click.option("--retry-failed", is_flag=True,
               help="Run cells recorded as failed again (by default they are skipped and reported).")
-@click.option("--data-dir", envvar="COLLAPSE_BENCH_DATA", default=None,
-              help="Where ptb/ and yelp/ are, for suites that use ptb-small or yelp-short "
-                   "(default: $COLLAPSE_BENCH_DATA, else ../shared/data if it exists).")
+@data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bars; only the closing summary.")
 def run(suite: str, backend: str | None, jobs: int | None, scheduler_address: str | None, out: Path,
         overrides: tuple[str, ...], retry_failed: bool, data_dir: str | None, quiet: bool) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bench.commands import data_dir_option
+
 
 @click.command("samples", epilog="""\b
 Examples:
@@ -29,9 +31,7 @@ Examples:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for prior codes and --sample.")
 @click.option("--max-words", default=None, type=click.IntRange(min=1),
               help="Longest sentence to decode  [default: the longest training sentence]")
-@click.option("--data-dir", envvar="COLLAPSE_BENCH_DATA", default=None,
-              help="Folder holding the run's corpus files, to rebuild its vocabulary "
-                   "(default: $COLLAPSE_BENCH_DATA, else ../shared/data; synthetic needs none).")
+@data_dir_option
 def samples(run_dir: Path, count: int, greedy: bool, temperature: float, reconstruct: tuple[str, ...],
             interpolate: tuple[str, str] | None, steps: int, seed: int, max_words: int | None,
             data_dir: str | None) -> None:
