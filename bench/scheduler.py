@@ -40,6 +40,7 @@ class Outcome:
     run_id: str
     status: str  # "finished", "failed", or "busy" (another live process is writing it)
     reason: str = ""
+    seconds: float = 0.0  # the cell's own wall time in its worker
 
 
 @dataclass
@@ -66,6 +67,10 @@ class Summary:
         parts = [f"{finished} finished ({self.count('finished')} now, {len(self.skipped)} already done)"]
         parts += [f"{self.count(status)} {status}" for status in ("failed", "busy") if self.count(status)]
         minutes, seconds = divmod(round(self.seconds), 60)
+        cell_seconds = sum(outcome.seconds for outcome in self.outcomes)
+        if cell_seconds:  # how well the workers overlapped: the sum of cell times over the makespan
+            parts.append(f"cells {cell_seconds:.0f}s over a {self.seconds:.0f}s makespan "
+                         f"(x{cell_seconds / max(self.seconds, 1e-9):.2f})")
         return (f"{self.suite}: {len(self.cells)} cells, {', '.join(parts)} in {minutes}m{seconds:02d}s "
                 f"-> {self.folder}")
 
@@ -95,7 +100,8 @@ def run_cell(
     except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
         return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
     metrics = execute(plan, Path(out), suite, progress=progress)
-    return Outcome(cfg.run_id(), metrics["status"], metrics.get("reason", ""))
+    seconds = metrics.get("timings", {}).get("total_s", 0.0)
+    return Outcome(cfg.run_id(), metrics["status"], metrics.get("reason", ""), seconds)
 
 
 def _threads_on_dask_worker() -> int:
