@@ -8,6 +8,7 @@ goes on.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -29,7 +30,7 @@ from bench.config import DataConfig, RunConfig, build_config, validate
 from bench.data.datasets import DATA_ENV, Corpus, load_corpus
 from bench.errors import ConfigError
 from bench.evaluate import evaluate
-from bench.train import Trainer, autocast
+from bench.train import Trainer
 from remedies import registry
 from remedies.base import Remedy
 
@@ -136,7 +137,7 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         trainer.load_best()
         test = evaluate(
             trainer.model, plan.corpus.splits[cfg.eval.split], cfg.eval, seed=cfg.seed,
-            device=trainer.device, autocast=autocast(cfg), progress=progress,
+            device=trainer.device, autocast=contextlib.nullcontext(), progress=progress,
         )
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
