@@ -10,6 +10,7 @@ ratios taken in one sitting.
     python benchmarks/perf.py                      # everything, ~5-10 minutes on 2 cores
     python benchmarks/perf.py --quick              # fewer steps and sentences
     python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
+    python benchmarks/perf.py --with-demo           # also the demo suite's wall time
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ REFERENCE = {
     "iw_sent_s": {"small": 5.75, "large": 0.95},
     "mi_au_s": {"small": 0.275, "large": 11.25},
     "aggressive_epoch_s": {"small": 112.5},
+    "demo_suite_s": {"suite": 600.0},  # not a reference: issue 8's bound for the demo suite
     "peak_rss_mb": {"small": 815, "large": 1_500},
 }
 
@@ -52,6 +54,7 @@ MEASUREMENTS = [
     for size in ("small", "large")
     for precision in ("fp32", "bf16")
 ] + ["miau-small-fp32", "miau-large-fp32", "aggressive-small-fp32"]
+DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
 
 
 def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none") -> Any:
@@ -131,7 +134,19 @@ def measure_aggressive(size: str, precision: str, data_dir: str | None, quick: b
             "inner_steps_per_batch": sum(inner) / len(inner) if inner else None}
 
 
-KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive}
+def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Wall seconds of `collapse-bench run demo` into an empty folder (2 workers x 1 thread)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bench.cli", "run", "demo", "--out", out, "--quiet"],
+                       check=True, capture_output=True)
+        return {"demo_suite_s": time.perf_counter() - started}
+
+
+KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive,
+         "demo": measure_demo}
 
 
 def run_one(name: str, data_dir: str | None, quick: bool, threads: int) -> dict[str, Any]:
@@ -152,6 +167,7 @@ METRIC = {
     "iw": ("iw_sent_s", "sent/s", True),
     "miau": ("mi_au_s", "s", False),
     "aggressive": ("aggressive_epoch_s", "s", False),
+    "demo": ("demo_suite_s", "s", False),
 }
 
 
@@ -185,17 +201,18 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder with ptb/ (default: $COLLAPSE_BENCH_DATA)")
     parser.add_argument("--quick", action="store_true", help="less work per measurement")
-    parser.add_argument("--only", action="append", choices=MEASUREMENTS, help="run just these")
+    parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO], help="run just these")
+    parser.add_argument("--with-demo", action="store_true", help="also time the demo suite (~5 min)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown table here")
-    parser.add_argument("--one", choices=MEASUREMENTS, help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO], help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
 
     if args.one:
         print(json.dumps(run_one(args.one, args.data_dir, args.quick, args.threads)))
         return
     rows = []
-    for name in args.only or MEASUREMENTS:
+    for name in args.only or [*MEASUREMENTS, *([DEMO] if args.with_demo else [])]:
         command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
         command += ["--quick"] if args.quick else []
         command += ["--data-dir", args.data_dir] if args.data_dir else []
