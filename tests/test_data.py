@@ -43,7 +43,7 @@ def synthetic(**overrides) -> DataConfig:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A data folder laid out like ../shared/data, filled from the fixtures."""
+    """A data folder laid out like the shared corpus folder, filled from the fixtures."""
     (tmp_path / "ptb").mkdir()
     shutil.copy(FIXTURES / "tiny.txt", tmp_path / "ptb" / "ptb.valid.txt")
     shutil.copy(FIXTURES / "tiny_test.txt", tmp_path / "ptb" / "ptb.test.txt")
@@ -303,7 +303,7 @@ class TestDataDir:
 
     def test_no_folder_found_says_how_to_set_one(self, tmp_path, monkeypatch):
         monkeypatch.delenv("COLLAPSE_BENCH_DATA", raising=False)
-        monkeypatch.chdir(tmp_path)  # no ../shared/data beside it
+        monkeypatch.chdir(tmp_path)  # no shared corpus folder beside it
         with pytest.raises(ConfigError, match="COLLAPSE_BENCH_DATA"):
             resolve_data_dir(None)
 
