@@ -65,7 +65,7 @@ class Trainer:
     """Owns the model, the optimisers and the loop; remedies act through its methods.
 
     Public methods a remedy may call: `loss_on(batch)`, `update(batch, ...)`,
-    `random_train_batch()`, `validation_mi()`, `reset_decoder()`, `set_lr(lr)`.
+    `random_train_batch()`, `reset_decoder()`, `set_lr(lr)`, `scale_step_lr(factor)`.
     """
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, remedy: Remedy) -> None:
@@ -170,11 +170,6 @@ class Trainer:
 
         reference_init(self.model.decoder)
         self.enc_opt, self.dec_opt = self._optimisers(self.protocol.lr)
-
-    @torch.inference_mode()
-    def validation_mi(self) -> float:
-        """Whole-set MI over the validation split (the aggressive stop rule uses it)."""
-        return self.evaluate_split()["mi"]
 
     # --- the loop -----------------------------------------------------------
     def train_step(self, batch: Batch) -> None:
