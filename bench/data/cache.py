@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.store import atomic_write_bytes
 
 CACHE_ENV = "COLLAPSE_BENCH_CACHE"
 _CHUNK = 1 << 20
@@ -57,7 +58,7 @@ def fetch(url: str, sha256: str | None, cache_dir: str | Path, *, name: str | No
     expected = sha256 or _read_sidecar(sidecar)
     if dest.is_file():
         if expected is None:  # placed by hand: accept it and pin it from now on
-            _write_atomic(sidecar, file_sha256(dest) + "\n")
+            atomic_write_bytes(sidecar, (file_sha256(dest) + "\n").encode())
             return dest
         if file_sha256(dest) == expected:
             return dest
@@ -76,7 +77,7 @@ def fetch(url: str, sha256: str | None, cache_dir: str | Path, *, name: str | No
             "the download is corrupt or the file changed upstream; nothing was kept"
         )
     if expected is None:  # first download of a file without a published checksum
-        _write_atomic(sidecar, digest + "\n")
+        atomic_write_bytes(sidecar, (digest + "\n").encode())
     os.replace(part, dest)
     return dest
 
@@ -160,12 +161,6 @@ def _sidecar(path: Path) -> Path:
 
 def _read_sidecar(sidecar: Path) -> str | None:
     return sidecar.read_text().strip() if sidecar.is_file() else None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
-        out.write(text)
-    os.replace(out.name, path)
 
 
 def _remove_if_empty(folder: Path) -> None:
