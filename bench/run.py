@@ -141,9 +141,7 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         )
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
-        store.write_curve(folder, trainer.curve)
-        if trainer.snapshots:
-            store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
+        _write_traces(folder, trainer)
         metrics = {
             **base, "status": "finished", "test": test, "model": describe_model(trainer.model),
             "best_epoch": trainer.protocol.best_epoch, "epochs_run": trainer.epoch,
@@ -160,10 +158,8 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         (folder / CHECKPOINT).unlink(missing_ok=True)
         return metrics
     except Exception as exc:  # recorded, never raised: the suite goes on
-        if trainer is not None and trainer.curve:
-            store.write_curve(folder, trainer.curve)
-        if trainer is not None and trainer.snapshots:
-            store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
+        if trainer is not None:
+            _write_traces(folder, trainer)
         metrics = {
             **base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
@@ -171,6 +167,14 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         }
         store.write_json(folder / store.METRICS, metrics)
         return metrics
+
+
+def _write_traces(folder: Path, trainer: Trainer) -> None:
+    """What training recorded so far: the curve, and posterior-mean snapshots if any."""
+    if trainer.curve:
+        store.write_curve(folder, trainer.curve)
+    if trainer.snapshots:
+        store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
 
 
 def describe_model(model: torch.nn.Module) -> dict[str, Any]:
