@@ -210,13 +210,14 @@ class Trainer:
         """MI and AU on the fixed validation batch, for the training curve."""
         self.model.eval()
         mu, logvar = encode_all(self.model, self.diag_batches, self.device)
-        generator = torch.Generator().manual_seed(self.cfg.seed)
-        result = {
-            "mi": mutual_info(mu, logvar, generator),
-            "au": active_units(mu, self.cfg.eval.au_threshold),
-        }
         self.model.train()
-        return result
+        return self._mi_au(mu, logvar)
+
+    def _mi_au(self, mu: Tensor, logvar: Tensor) -> dict[str, float]:
+        """Whole-set MI and AU, with the same seeded draw every time so epochs compare."""
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        return {"mi": mutual_info(mu, logvar, generator),
+                "au": active_units(mu, self.cfg.eval.au_threshold)}
 
     @torch.inference_mode()
     def evaluate_split(self) -> dict[str, float]:
@@ -233,15 +234,14 @@ class Trainer:
             count += len(batch)
             mus.append(terms.mu.float())
             logvars.append(terms.logvar.float())
-        mu, logvar = torch.cat(mus), torch.cat(logvars)
-        generator = torch.Generator().manual_seed(self.cfg.seed)
         self.model.train()
+        diagnostics = self._mi_au(torch.cat(mus), torch.cat(logvars))
         return {
             "loss": (total_rec + total_kl) / count,
             "rec": total_rec / count,
             "kl": total_kl / count,
-            "mi": mutual_info(mu, logvar, generator),
-            "au": float(active_units(mu, self.cfg.eval.au_threshold)),
+            "mi": diagnostics["mi"],
+            "au": float(diagnostics["au"]),
         }
 
     def end_of_epoch(self) -> dict[str, float]:
