@@ -26,6 +26,7 @@ class DataConfig:
     max_len: int = 100  # sentences with more tokens are dropped, not truncated
     vocab_size: int = 20000  # cap on the vocabulary built from train, specials included
     split_seed: int = 0  # seeded shuffle for corpora without a fixed split (yelp-short)
+    train_limit: int = 0  # keep the first N training sentences after the length cap (0: all)
     synthetic_size: int = 20000  # sentences in train+valid+test (80/10/10)
     synthetic_nz: int = 2  # latent size of the generator; 1 for the posterior-mean plot
     synthetic_vocab: int = 1000
@@ -77,10 +78,11 @@ class EvalConfig:
     split: str = "test"
     iw_samples: int = 500  # k for the importance-weighted NLL
     iw_chunk: int = 100  # samples drawn per chunk (the reference draws 100 at a time)
-    iw_tokens: int = 8192  # sentence x sample x position cells per decoder call (memory ~ x vocab x 8 B)
+    iw_tokens: int = 2048  # sentence x sample x position cells per decoder call (memory ~ x vocab x 8 B)
     mi_estimator: str = "whole"  # "whole" (aggregate posterior over the split) or "batch" (He)
     mi_batch: int = 32  # batch size of the per-batch estimator
     au_threshold: float = 0.01
+    max_sentences: int = 0  # score a seeded random subset of N sentences of the split (0: all)
 
 
 @dataclass
@@ -251,6 +253,9 @@ def validate(cfg: RunConfig) -> None:
          f"eval.mi_estimator must be 'whole' or 'batch', got '{cfg.eval.mi_estimator}'"),
         (cfg.eval.mi_batch >= 2, f"eval.mi_batch must be >= 2, got {cfg.eval.mi_batch}"),
         (cfg.eval.au_threshold >= 0, f"eval.au_threshold must be >= 0, got {cfg.eval.au_threshold}"),
+        (cfg.eval.max_sentences >= 0,
+         f"eval.max_sentences must be >= 0, got {cfg.eval.max_sentences}"),
+        (cfg.data.train_limit >= 0, f"data.train_limit must be >= 0, got {cfg.data.train_limit}"),
         (cfg.data.max_len >= 1, f"data.max_len must be >= 1, got {cfg.data.max_len}"),
         (cfg.data.vocab_size >= 5, f"data.vocab_size must be >= 5, got {cfg.data.vocab_size}"),
         (cfg.data.synthetic_size >= 10,

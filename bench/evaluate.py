@@ -34,6 +34,18 @@ def split_batches(sentences: list[list[int]], batch_size: int = ENCODE_BATCH) ->
     return make_batches(sentences, batch_size)
 
 
+def evaluation_subset(sentences: list[list[int]], limit: int, seed: int) -> list[list[int]]:
+    """`limit` sentences drawn without replacement, in split order (all when limit is 0 or larger).
+
+    Seeded by the data split seed, not the run seed, so every remedy and every
+    seed is scored on the same sentences and differences stay paired.
+    """
+    if not limit or limit >= len(sentences):
+        return sentences
+    chosen = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed))[:limit]
+    return [sentences[i] for i in sorted(chosen.tolist())]
+
+
 def token_bounded_batches(sentences: list[list[int]], cells: int, samples: int) -> list[Batch]:
     """Length-sorted groups with sentences x samples x positions <= cells (at least one sentence)."""
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))

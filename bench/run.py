@@ -26,10 +26,11 @@ from tqdm.auto import tqdm
 
 import bench
 from bench import store
+from bench.allocator import retain_freed_memory
 from bench.config import DataConfig, RunConfig, build_config, validate
 from bench.data.datasets import DATA_ENV, Corpus, load_corpus
 from bench.errors import ConfigError
-from bench.evaluate import evaluate
+from bench.evaluate import evaluate, evaluation_subset
 from bench.train import Trainer
 from remedies import registry
 from remedies.base import Remedy
@@ -121,6 +122,7 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
 def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[str, Any]:
     """The run itself, under its lock: train (from the checkpoint if any), evaluate, store."""
     cfg = plan.cfg
+    retain_freed_memory()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     store.write_json(folder / store.CONFIG, cfg.to_dict())
@@ -135,8 +137,11 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         train_seconds = _train(trainer, folder, progress)
         eval_started = time.perf_counter()
         trainer.load_best()
+        sentences = evaluation_subset(
+            plan.corpus.splits[cfg.eval.split], cfg.eval.max_sentences, cfg.data.split_seed
+        )
         test = evaluate(
-            trainer.model, plan.corpus.splits[cfg.eval.split], cfg.eval, seed=cfg.seed,
+            trainer.model, sentences, cfg.eval, seed=cfg.seed,
             device=trainer.device, autocast=contextlib.nullcontext(), progress=progress,
         )
         eval_seconds = time.perf_counter() - eval_started

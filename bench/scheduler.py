@@ -123,7 +123,8 @@ def estimated_cost(cell: Cell) -> float:
     per_token = model.enc_hidden * (model.emb + model.enc_hidden) + model.dec_hidden * (
         model.emb + model.nz + model.dec_hidden
     )
-    passes = 3 * sentences["train"] * cfg.train.epochs + sentences[cfg.eval.split] * cfg.eval.iw_samples
+    scored = min(cfg.eval.max_sentences or math.inf, sentences[cfg.eval.split])
+    passes = 3 * sentences["train"] * cfg.train.epochs + scored * cfg.eval.iw_samples
     if cfg.train.snapshot_every:
         steps = math.ceil(sentences["train"] / cfg.train.batch_size)
         snapshots = steps // cfg.train.snapshot_every + cfg.train.epochs

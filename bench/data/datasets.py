@@ -96,16 +96,20 @@ def _optional_data_dir(data_dir: str | None) -> Path | None:
 # ----------------------------------------------------------------- assembling
 
 
-def _kept(name: str, split: str, sentences: Sequence[Sequence], max_len: int) -> list[int]:
-    """Indices of the sentences of at most `max_len` words; none left is an error."""
-    kept = [i for i, words in enumerate(sentences) if len(words) <= max_len]
+def _kept(cfg: DataConfig, split: str, sentences: Sequence[Sequence]) -> tuple[list[int], int]:
+    """Indices of the sentences kept (at most `max_len` words; train: the first `train_limit`)
+    and how many the length cap dropped; none left is an error."""
+    kept = [i for i, words in enumerate(sentences) if len(words) <= cfg.max_len]
     if not kept:
         shortest = min(len(words) for words in sentences)
         raise ConfigError(
-            f"{name}: no {split} sentence has at most data.max_len={max_len} words "
+            f"{cfg.name}: no {split} sentence has at most data.max_len={cfg.max_len} words "
             f"(the shortest has {shortest}); raise it, e.g. --set data.max_len={shortest}"
         )
-    return kept
+    dropped = len(sentences) - len(kept)
+    if split == "train" and cfg.train_limit:
+        kept = kept[: cfg.train_limit]
+    return kept, dropped
 
 
 def _assemble(
@@ -114,9 +118,10 @@ def _assemble(
     source: dict[str, str],
     labels: dict[str, list[int]] | None = None,
 ) -> Corpus:
-    """Length cap per split, vocabulary from train, encode; labels follow their sentences."""
-    kept = {split: _kept(cfg.name, split, words[split], cfg.max_len) for split in SPLITS}
-    dropped = {split: len(words[split]) - len(kept[split]) for split in SPLITS}
+    """Length cap per split, train limit, vocabulary from the kept train, encode; labels follow."""
+    kept, dropped = {}, {}
+    for split in SPLITS:
+        kept[split], dropped[split] = _kept(cfg, split, words[split])
     words = {split: [words[split][i] for i in kept[split]] for split in SPLITS}
     if labels is not None:
         labels = {split: [labels[split][i] for i in kept[split]] for split in SPLITS}
@@ -179,10 +184,9 @@ def _synthetic(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) -> 
     bounds = _split_bounds(cfg.synthetic_size)
     splits, latents, dropped = {}, {}, {}
     for split, (start, stop) in zip(SPLITS, bounds, strict=True):
-        kept = _kept(cfg.name, split, ids[start:stop], cfg.max_len)
+        kept, dropped[split] = _kept(cfg, split, ids[start:stop])
         splits[split] = [ids[start + i] for i in kept]
         latents[split] = z[start:stop][kept]
-        dropped[split] = stop - start - len(kept)
     source = {
         "origin": "generated: He et al. 2019 random-LSTM generator (bench.data.synthetic)",
         "generator_seed": f"{cfg.split_seed} (data.split_seed)",
