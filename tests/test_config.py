@@ -28,6 +28,8 @@ def test_overrides_are_coerced_to_the_field_type():
         ("train.lr", "0", "train.lr must be > 0"),
         ("eval.iw_samples", "0", "must be >= 1"),
         ("model.dropout_in", "-0.1", "dropout_in"),
+        ("eval.max_sentences", "-1", "eval.max_sentences must be >= 0"),
+        ("data.train_limit", "-5", "data.train_limit must be >= 0"),
         ("model.nz", "two", "expected int"),
     ],
 )

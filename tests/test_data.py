@@ -248,6 +248,25 @@ class TestLoadCorpus:
         assert [len(s) for s in corpus.splits["train"]] == [n for n in lengths if n <= 3]
         assert corpus.source["dropped_over_max_len"].startswith("train 4,")
 
+    def test_train_limit_keeps_the_first_sentences_and_builds_the_vocabulary_from_them(self, data_dir):
+        full = load_corpus(DataConfig(name="ptb-small"), data_dir=str(data_dir))
+        limited = load_corpus(DataConfig(name="ptb-small", train_limit=2), data_dir=str(data_dir))
+        decoded = [limited.vocab.decode(s) for s in limited.splits["train"]]
+        assert decoded == [full.vocab.decode(s) for s in full.splits["train"][:2]]
+        assert len(limited.vocab) < len(full.vocab)
+        assert limited.splits["test"] != [] and limited.source["sentences"].startswith("train 2,")
+
+    def test_train_limit_applies_after_the_length_cap(self, data_dir):
+        corpus = load_corpus(DataConfig(name="ptb-small", max_len=3, train_limit=100), data_dir=str(data_dir))
+        assert all(len(s) <= 3 for s in corpus.splits["train"])
+        assert corpus.source["dropped_over_max_len"].startswith("train 4,")
+
+    def test_train_limit_keeps_labels_with_their_sentences(self, data_dir):
+        corpus = load_corpus(DataConfig(name="yelp-short", train_limit=5), data_dir=str(data_dir))
+        assert len(corpus.splits["train"]) == len(corpus.labels["train"]) == 5
+        first_words = [corpus.vocab.decode(s)[0] for s in corpus.splits["train"]]
+        assert [{"bad": 0, "good": 1}[w] for w in first_words] == corpus.labels["train"]
+
     def test_no_sentence_left_after_the_cap_is_an_error(self, data_dir):
         with pytest.raises(ConfigError, match=r"no train sentence .* data\.max_len=1 "):
             load_corpus(DataConfig(name="ptb-small", max_len=1), data_dir=str(data_dir))
