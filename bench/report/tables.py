@@ -28,6 +28,7 @@ import pandas as pd
 from bench import store
 from bench.config import SECTIONS
 from bench.errors import ConfigError
+from bench.probe import PROBE
 from bench.report.stats import holm, mean_ci, welch
 
 RUNS = "runs"
@@ -66,13 +67,20 @@ METRICS: tuple[Metric, ...] = (
     Metric("mi", "MI I_q(x; z)", "nats", None, 3, zero_based=True),
     Metric("au", "AU (active units)", "units", None, 2, zero_based=True),
 )
-METRIC = {metric.key: metric for metric in METRICS}
+# The sentiment probe's accuracy (`collapse-bench probe`): summarised only in stores that have one.
+PROBE_METRIC = Metric("probe_acc", "probe acc.", "", None, 3, zero_based=True, tested=False)
+METRIC = {metric.key: metric for metric in (*METRICS, PROBE_METRIC)}
 
 # metrics.json "test" keys -> runs-frame columns; the names keep the IW NLL and the ELBO apart.
 _TEST_COLUMNS = {
     "nll": "nll_iw", "ppl": "ppl_iw", "elbo_rec": "rec", "elbo_ppl": "ppl_elbo", "kl": "kl", "mi": "mi",
     "au": "au", "iw_samples": "iw_samples", "mi_estimator": "mi_estimator",
     "n_sentences": "n_sentences", "n_words": "n_words",
+}
+# probe.json keys -> runs-frame columns
+_PROBE_COLUMNS = {
+    "probe_accuracy": "probe_acc", "bow_accuracy": "probe_bow_acc", "chance_accuracy": "probe_chance_acc",
+    "n_train": "probe_n_train", "n_test": "probe_n_test",
 }
 _CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
 
@@ -135,6 +143,9 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
         row[key] = metrics.get(key)
     for key, value in metrics.get("timings", {}).items():
         row[f"time.{key}"] = value
+    if (folder / PROBE).exists():
+        probe = store.read_json(folder / PROBE)
+        row.update({column: probe.get(key) for key, column in _PROBE_COLUMNS.items()})
     return row
 
 
@@ -227,6 +238,13 @@ def remedy_order(runs: pd.DataFrame, baseline: str | None) -> list[str]:
     labels = sorted(runs["remedy_label"].unique())
     first = runs.loc[runs["remedy"] == baseline, "remedy_label"].unique() if baseline else []
     return [*first, *(label for label in labels if label not in first)]
+
+
+def reported_metrics(runs: pd.DataFrame) -> tuple[Metric, ...]:
+    """METRICS, and the probe accuracy when some run has been probed: a store without probe.json
+    reports exactly as it would without the probe."""
+    probed = PROBE_METRIC.key in runs and runs[PROBE_METRIC.key].notna().any()
+    return (*METRICS, PROBE_METRIC) if probed else METRICS
 
 
 def summary(runs: pd.DataFrame, metrics: Iterable[Metric] = METRICS) -> pd.DataFrame:

@@ -1,0 +1,57 @@
+"""`collapse-bench probe RESULTS_DIR`: what z knows about sentiment, per stored run of a labelled dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.commands import data_dir_option
+
+
+@click.command(
+    "probe",
+    epilog="""\b
+Examples:
+  collapse-bench run yelp-short
+  collapse-bench probe results/yelp-short
+  collapse-bench probe results/yelp-short --data-dir ../shared/data --quiet
+  collapse-bench report results/yelp-short    # now with a probe acc. column and probe.png""",
+)
+@click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(path_type=Path, file_okay=False))
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bar; only the closing summary.")
+def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
+    """Ask what z knows: predict each sentence's sentiment from its posterior mean, for every run
+    of the suite folder RESULTS_DIR (results/<suite>) whose dataset has labels (yelp-short, yelp).
+
+    KL, MI and AU say how much z carries, not what. The probe fits a logistic
+    regression on the posterior means E_q[z|x] of a run's own training
+    sentences and scores it on the run's evaluation split, next to two
+    references on the same sentences: a bag-of-words logistic regression (what
+    the words give a linear classifier) and the majority class (chance). A z
+    that says nothing about the label scores chance. The means enter in the
+    prior's units (not standardised), so the residual wobble of a collapsed
+    encoder does not count: a collapsed run sits at chance.
+
+    Each finished run gets runs/<run-id>/probe.json. Runs already probed are
+    skipped, so running it again only probes new runs and resumes an
+    interrupted probe; `collapse-bench report` then adds a probe acc. column
+    and the figure probe.png. Needs scikit-learn: pip install
+    'collapse-bench[probe]'.
+    """
+    from tqdm.auto import tqdm
+
+    from bench.probe import PROBE, find_targets, probe_run, require_sklearn
+
+    require_sklearn()
+    targets = find_targets(results_dir)
+    for folder in tqdm(targets.todo, desc="probe", unit="run", disable=quiet):
+        probe_run(folder, data_dir)
+    skipped = [f"{targets.done} already probed"]
+    if targets.unfinished:
+        skipped.append(f"{targets.unfinished} not finished")
+    click.echo(
+        f"probed {len(targets.todo)} of {targets.labelled} labelled runs ({', '.join(skipped)}) "
+        f"-> {results_dir / 'runs'}/<run-id>/{PROBE}"
+    )

@@ -1,0 +1,217 @@
+"""What z knows: a sentiment probe on the posterior means of a stored run.
+
+KL, MI and AU say how much z carries about a sentence, not what. The probe
+asks for one thing a reader cares about: a logistic regression reads the
+label (sentiment on yelp-short) off the posterior mean E_q[z|x], trained on
+the run's own training sentences (the same `data.train_limit`) and scored on
+its evaluation split. Two references make the number readable: the same
+classifier on bag-of-words features of the same sentences (what the words
+give a linear model) and the majority class (what knowing nothing gives).
+
+The means enter in the prior's units, not standardised: a unit whose means
+vary by 1e-3 while each posterior spreads over ~1 carries nothing the decoder
+can hear, and the L2-regularised classifier cannot lean on it either. So a
+collapsed z scores chance, and a z that encodes the label scores above it.
+
+scikit-learn is an optional extra (`pip install 'collapse-bench[probe]'`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import sparse
+
+from bench import store
+from bench.config import DataConfig
+from bench.data.datasets import DATA_ENV, labelled_datasets, load_corpus
+from bench.errors import ConfigError
+from bench.evaluate import encode_all, split_batches
+from bench.models import SentenceVAE
+from bench.sampling import load_run
+
+PROBE = "probe.json"
+MAX_ITER = 5000  # lbfgs iterations: far more than posterior means or binary features need
+SEED = 0
+
+
+def require_sklearn() -> str:
+    """The installed scikit-learn version; a ConfigError naming the extra when it is missing."""
+    try:
+        import sklearn
+    except ImportError:
+        raise ConfigError(
+            "the probe needs scikit-learn, which is not installed: pip install 'collapse-bench[probe]'"
+        ) from None
+    return sklearn.__version__
+
+
+def posterior_means(model: SentenceVAE, sentences: list[list[int]]) -> np.ndarray:
+    """E_q[z|x] of each sentence, in the given order, [N, nz] float64 (the mean, not a sample:
+    a sample's noise would hide what the encoder knows)."""
+    mu, _ = encode_all(model, split_batches(sentences), torch.device("cpu"))
+    return mu.double().numpy()
+
+
+def _logistic() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=MAX_ITER, random_state=SEED)
+
+
+def probe_accuracy(
+    train_x: np.ndarray, train_y: Sequence[int], test_x: np.ndarray, test_y: Sequence[int]
+) -> float:
+    """Test accuracy of an L2 logistic regression on the raw features, fitted on the train pairs.
+
+    No standardising: the posterior means are already in the prior's units, and
+    rescaling would amplify the residual wobble of a collapsed encoder into a
+    signal z does not carry (a sample of z would drown it in noise).
+    """
+    classifier = _logistic()
+    classifier.fit(train_x, train_y)
+    return float(classifier.score(test_x, test_y))
+
+
+def bag_of_words(sentences: list[list[int]], vocab_size: int) -> sparse.csr_matrix:
+    """Binary word-presence features [N, vocab_size] over the vocabulary ids."""
+    present = [sorted(set(sentence)) for sentence in sentences]
+    rows = np.repeat(np.arange(len(present)), [len(ids) for ids in present])
+    columns = np.fromiter((i for ids in present for i in ids), dtype=np.int64, count=len(rows))
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(sentences), vocab_size))
+
+
+def bow_accuracy(
+    train: list[list[int]],
+    train_y: Sequence[int],
+    test: list[list[int]],
+    test_y: Sequence[int],
+    vocab_size: int,
+) -> float:
+    """Test accuracy of the same logistic regression on bag-of-words features: the words' own signal."""
+    classifier = _logistic()
+    classifier.fit(bag_of_words(train, vocab_size), train_y)
+    return float(classifier.score(bag_of_words(test, vocab_size), test_y))
+
+
+def chance_accuracy(train_y: Sequence[int], test_y: Sequence[int]) -> float:
+    """Test accuracy of always answering the most frequent training label."""
+    majority = Counter(train_y).most_common(1)[0][0]
+    return sum(label == majority for label in test_y) / len(test_y)
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """A labelled corpus's two splits and the references on them, which every run of it shares."""
+
+    train: list[list[int]]
+    train_y: list[int]
+    test: list[list[int]]
+    test_y: list[int]
+    vocab_size: int
+    bow: float
+    chance: float
+
+
+@functools.lru_cache(maxsize=2)
+def _labelled(data: str, split: str, data_dir: str | None, env_dir: str | None, cwd: str) -> _Labelled:
+    """The corpus and references once per data config and process (the key follows `bench.run`:
+    the config's JSON plus what the data folder is resolved from)."""
+    corpus = load_corpus(DataConfig(**json.loads(data)), data_dir)
+    if corpus.labels is None:
+        raise ConfigError(
+            f"dataset '{corpus.name}' has no labels to probe for; the probe needs a labelled dataset: "
+            + ", ".join(labelled_datasets())
+        )
+    train, test = corpus.splits["train"], corpus.splits[split]
+    train_y, test_y = corpus.labels["train"], corpus.labels[split]
+    if len(set(train_y)) < 2:
+        raise ConfigError(f"{corpus.name}: every training sentence has the same label; nothing to probe")
+    bow = bow_accuracy(train, train_y, test, test_y, len(corpus.vocab))
+    return _Labelled(train, train_y, test, test_y, len(corpus.vocab), bow, chance_accuracy(train_y, test_y))
+
+
+def probe_run(run_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
+    """Probe the stored run `run_dir`, write `probe.json` into it atomically, and return its content."""
+    version = require_sklearn()
+    run_dir = Path(run_dir)
+    run = load_run(run_dir, data_dir)
+    cfg = run.cfg
+    data = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
+    labelled = _labelled(data, cfg.eval.split, data_dir, os.environ.get(DATA_ENV), os.getcwd())
+    accuracy = probe_accuracy(
+        posterior_means(run.model, labelled.train),
+        labelled.train_y,
+        posterior_means(run.model, labelled.test),
+        labelled.test_y,
+    )
+    result = {
+        "run_id": run_dir.name,
+        "dataset": cfg.dataset,
+        "remedy": cfg.remedy,
+        "seed": cfg.seed,
+        "probe_accuracy": accuracy,
+        "bow_accuracy": labelled.bow,
+        "chance_accuracy": labelled.chance,
+        "n_train": len(labelled.train),
+        "n_test": len(labelled.test),
+        "train_split": "train",
+        "test_split": cfg.eval.split,
+        "n_classes": len(set(labelled.train_y)),
+        "features": f"posterior mean E_q[z|x], {cfg.model.nz} dimensions, in prior units (not standardised)",
+        "bow_features": f"binary word presence over the {labelled.vocab_size} vocabulary ids",
+        "chance": "majority class of the train split",
+        "classifier": f"scikit-learn {version} LogisticRegression (L2, C=1, lbfgs, max_iter={MAX_ITER}, "
+        f"random_state={SEED})",
+    }
+    store.write_json(run_dir / PROBE, result)
+    return result
+
+
+@dataclass
+class Targets:
+    """The runs of a suite folder the probe command would probe, and why the others are left."""
+
+    todo: list[Path]
+    runs: int  # run folders with a config.json
+    labelled: int  # of those, runs of a labelled dataset
+    done: int  # labelled runs that already have probe.json
+    unfinished: int  # labelled runs without a finished model (running, failed, interrupted)
+
+
+def find_targets(results_dir: Path) -> Targets:
+    """The finished, labelled, not yet probed runs under `results_dir`/runs; ConfigError when there is
+    nothing a probe could ever apply to (no folder, no runs, no labelled runs)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ConfigError(
+            f"{results_dir} does not exist; give a suite folder such as results/yelp-short "
+            "(the one holding runs/<run-id>/)"
+        )
+    folders = sorted(p for p in (results_dir / "runs").glob("*") if (p / store.CONFIG).is_file())
+    if not folders:
+        raise ConfigError(
+            f"no runs under {results_dir / 'runs'}: give a suite folder such as results/yelp-short "
+            "(the one holding runs/<run-id>/), after `collapse-bench run yelp-short`"
+        )
+    names = labelled_datasets()  # chosen by name: the data of unlabelled runs is never loaded
+    labelled = [p for p in folders if store.read_json(p / store.CONFIG).get("dataset") in names]
+    if not labelled:
+        raise ConfigError(
+            f"none of the {len(folders)} runs under {results_dir / 'runs'} uses a labelled dataset "
+            f"({', '.join(names)}); the probe predicts each sentence's label"
+        )
+    done = [p for p in labelled if (p / PROBE).exists()]
+    ready = [p for p in labelled if store.run_status(p) == "finished" and (p / store.MODEL).exists()]
+    todo = [p for p in ready if p not in done]
+    return Targets(todo, len(folders), len(labelled), len(done), len(labelled) - len(done) - len(todo))
