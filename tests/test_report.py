@@ -35,6 +35,8 @@ CELLS = [
     ("ptb-small", "aggressive", (0,), PTB, (100.9, 4.80, 3.00, 7.0), None),
     ("ptb-small", "dilated-cnn(size=small)", (0, 1), PTB, (104.0, 9.0, 3.2, 12.0), 15),
     ("ptb-small", "dilated-cnn(size=large)", (0, 1), PTB, (102.5, 3.0, 1.9, 5.0), 125),
+    ("ptb-small", "word-dropout(keep=0.75)", (0, 1), PTB, (101.4, 0.8, 0.6, 2.0), None),
+    ("ptb-small", "word-dropout(keep=0.25)", (0, 1), PTB, (103.0, 4.0, 2.5, 6.0), None),
 ]
 FAILED_RUN = ("synthetic", "kl-annealing", 2)
 STEPS, STEPS_PER_EPOCH, SENTENCES = 300, 100, 60
@@ -137,7 +139,8 @@ class TestRunsFrame:
     def test_short_labels_drop_parameters_unless_they_tell_specs_apart(self, runs):
         labels = set(runs["remedy_label"])
         assert {"none", "kl-annealing", "aggressive+kl-annealing", "aggressive",
-                "dilated-cnn(size=small)", "dilated-cnn(size=large)"} == labels
+                "dilated-cnn(size=small)", "dilated-cnn(size=large)", "word-dropout(keep=0.75)",
+                "word-dropout(keep=0.25)"} == labels
 
     def test_runs_differing_in_config_beyond_the_seed_are_separate_cells(self, runs):
         vanilla = runs[(runs["dataset"] == "synthetic") & (runs["remedy"] == "none")]
@@ -208,12 +211,18 @@ class TestSignificance:
         assert spec.startswith("kl-annealing(") and tables.resolve_baseline(runs, "cyclical") is None
 
 
+def test_word_keep_is_read_from_a_lone_word_dropout_spec():
+    assert tables.word_keep("word-dropout(keep=0.25)") == 0.25
+    assert math.isnan(tables.word_keep("kl-annealing(epochs=10)+word-dropout(keep=0.75)"))
+    assert math.isnan(tables.word_keep("none"))
+
+
 class TestReportFolder:
     def test_every_table_and_figure_is_written(self, built):
         names = {path.name for path in built.out.iterdir()}
         assert {"report.md", "summary.csv", "significance.csv", "runs.csv", "table.tex"} <= names
         assert {"metric_bars.png", "kl_curve.png", "mi_au_curve.png", "tradeoff.png", "receptive_field.png",
-                "posterior_mean_synthetic.png"} <= names
+                "word_keep.png", "posterior_mean_synthetic.png"} <= names
         for figure in built.figures:
             assert (built.out / figure).read_bytes().startswith(b"\x89PNG")
 

@@ -461,37 +461,57 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-# --------------------------------------------------------- receptive field
+# --------------------------------------------------------- sweeps
 
 
-def receptive_field(runs: pd.DataFrame) -> FigureFile | None:
-    """KL and NLL against the CNN decoder's receptive field (Yang et al.), when a suite sweeps it."""
-    cnn = runs[(runs["status"] == FINISHED) & runs["receptive_field"].notna()]
-    if cnn["receptive_field"].nunique() < 2:
+@dataclass(frozen=True)
+class Sweep:
+    """A remedy parameter that a suite may sweep, and what the papers say it does."""
+
+    column: str  # column of the runs table holding the parameter
+    axis: str
+    heading: str  # the figure's name in report.md
+    title: str
+    file: str
+    caption: str
+
+
+SWEEPS = (
+    Sweep("receptive_field", "receptive field of the CNN decoder [tokens]",
+          "CNN receptive field against KL and NLL",
+          "Dilated CNN decoder: receptive field against KL and NLL (Yang et al. 2017)", "receptive_field.png",
+          "Line: mean over seeds per receptive field; dots: single runs. A smaller receptive field leaves "
+          "more to z (more KL) at some cost in NLL."),
+    Sweep("word_keep", "word keep rate (1 - word dropout)", "Word keep rate against KL and NLL",
+          "Word dropout: keep rate against KL and NLL (Bowman et al. 2016)", "word_keep.png",
+          "Line: mean over seeds per keep rate; dots: single runs. A lower keep rate weakens the decoder's "
+          "view of the past words, which pushes information into z (more KL) at some cost in NLL."),
+)
+
+
+def sweep(runs: pd.DataFrame, spec: Sweep) -> FigureFile | None:
+    """KL and NLL against a swept remedy parameter, one row per dataset that has 2 or more values."""
+    swept_runs = runs[(runs["status"] == FINISHED) & runs[spec.column].notna()]
+    values = swept_runs.groupby("dataset", sort=True)[spec.column].nunique()
+    datasets = list(values[values >= 2].index)
+    if not datasets:
         return None
-    swept = cnn.groupby("dataset", sort=True)["receptive_field"].nunique()
-    datasets = list(swept[swept >= 2].index)
     colour = sns.color_palette("colorblind", 1)[0]
     with _style():
         figure = Figure(figsize=(9.0, 3.4 * len(datasets) + 0.6), layout="constrained")
         axes = figure.subplots(len(datasets), 2, squeeze=False)
         for row, dataset in enumerate(datasets):
-            cell = cnn[cnn["dataset"] == dataset]
+            cell = swept_runs[swept_runs["dataset"] == dataset]
             for ax, key in zip(axes[row], ("kl", "nll_iw"), strict=True):
-                means = cell.groupby("receptive_field")[key].mean()
+                means = cell.groupby(spec.column)[key].mean()
                 ax.plot(means.index, means.to_numpy(), color=colour, marker="o", linewidth=1.5)
-                ax.scatter(cell["receptive_field"], cell[key], color="black", s=12, zorder=3)
-                ax.set_xlabel("receptive field of the CNN decoder [tokens]")
+                ax.scatter(cell[spec.column], cell[key], color="black", s=12, zorder=3)
+                ax.set_xlabel(spec.axis)
                 ax.set_ylabel(METRIC[key].axis_label(iw_k(cell)))
                 ax.set_title(f"{dataset}: {METRIC[key].title(iw_k(cell))} ({_direction(key)})",
                              fontsize="medium")
-        figure.suptitle("Dilated CNN decoder: receptive field against KL and NLL (Yang et al. 2017)")
-    return FigureFile(
-        "receptive_field.png", "CNN receptive field against KL and NLL",
-        "Line: mean over seeds per receptive field; dots: single runs. A smaller receptive field leaves "
-        "more to z (more KL) at some cost in NLL.",
-        _png(figure),
-    )
+        figure.suptitle(spec.title)
+    return FigureFile(spec.file, spec.heading, spec.caption, _png(figure))
 
 
 def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, snapshots: pd.DataFrame,
@@ -505,6 +525,6 @@ def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame,
         tradeoff(runs, order, colours),
         sentiment_probe(runs, order, colours),
         *posterior_mean(snapshots, order, colours),
-        receptive_field(runs),
+        *(sweep(runs, spec) for spec in SWEEPS),
     ]
     return [figure for figure in figures if figure is not None]

@@ -104,6 +104,7 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
     for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field"]:
         if column not in runs:  # a store with no finished run yet still gets every column
             runs[column] = np.nan
+    runs["word_keep"] = runs["remedy"].map(word_keep)
     runs["setting"] = _settings(runs)
     runs["condition"] = [
         dataset if not setting else f"{dataset} ({setting})"
@@ -178,6 +179,14 @@ def _parse_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
                 params[last] += "," + item
         parts.append((name.strip(), params))
     return parts
+
+
+def word_keep(spec: str) -> float:
+    """The keep rate of a run whose remedy is word dropout alone (Bowman's sweep), else NaN."""
+    parts = _parse_spec(spec)
+    if len(parts) != 1 or parts[0][0] != "word-dropout" or "keep" not in parts[0][1]:
+        return np.nan
+    return float(parts[0][1]["keep"])
 
 
 def short_labels(specs: Iterable[str]) -> dict[str, str]:
