@@ -60,9 +60,11 @@ DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only wit
 def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none") -> Any:
     import torch
 
+    from bench.allocator import retain_freed_memory
     from bench.run import plan_run, resolve_config
     from bench.train import Trainer
 
+    retain_freed_memory()  # as `bench.run.execute` does for every run
     torch.manual_seed(0)
     cfg = resolve_config("ptb-small", remedy, 0, {
         **SIZES[size], "train.diag_every": 0, "train.precision": precision,
