@@ -207,7 +207,8 @@ def _curve_panel(ax: Axes, cell: pd.DataFrame, column: str, labels: list[str], c
         half = t_half_width(wide.std(axis=1, ddof=1).to_numpy(), n)
         steps = wide.index.to_numpy()
         ax.plot(steps, mean, color=colours[label], linewidth=width)
-        ax.fill_between(steps, mean - half, mean + half, color=colours[label], alpha=0.2, linewidth=0)
+        low = mean - half if column != "kl" else np.maximum(mean - half, 0.0)  # a KL is never negative
+        ax.fill_between(steps, low, mean + half, color=colours[label], alpha=0.2, linewidth=0)
     if stepped:
         ax.set_ylim(-0.05, max(1.05, ax.get_ylim()[1]))
     elif column in ("kl", "mi"):
