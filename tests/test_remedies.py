@@ -242,6 +242,15 @@ class TestAggressive:
         remedy.on_epoch_end(trainer, {"mi": -0.01})
         assert remedy.active is False
 
+    def test_min_epochs_defers_the_stop_rule(self):
+        remedy = registry.parse("aggressive(min_epochs=3)")
+        trainer = ScriptedTrainer([])
+        for epoch, mi in enumerate([0.0, -0.1, 0.2, 0.1]):
+            trainer.epoch = epoch
+            remedy.on_epoch_end(trainer, {"mi": mi})
+            assert remedy.active is (epoch < 3), epoch  # drops after epochs 1 and 2 are ignored
+        assert remedy.stopped_after_epoch == 3
+
 
 def test_dilated_cnn_sizes_and_receptive_field():
     from bench.config import RunConfig
