@@ -147,8 +147,22 @@ class TestRunsFrame:
         extra = vanilla.iloc[[0]].assign(**{"model.nz": 2, "run_id": "extra"})
         frame = pd.concat([runs, extra], ignore_index=True)
         frame["setting"] = tables._settings(frame)
-        assert set(frame.loc[frame["dataset"] == "synthetic", "setting"]) == {"model.nz=1", "model.nz=2"}
+        assert set(frame.loc[frame["dataset"] == "synthetic", "setting"]) == {"", "model.nz=2"}
         assert set(frame.loc[frame["dataset"] == "ptb-small", "setting"]) == {""}
+
+    def test_settings_a_remedy_configures_itself_do_not_split_cells(self, runs):
+        ptb = runs[runs["dataset"] == "ptb-small"]
+        adam = ptb[ptb["remedy"] == "none"].assign(**{"train.optimizer": "adam", "train.lr": 0.001,
+                                                     "run_id": lambda f: f["run_id"] + "-adam"})
+        annealing = ptb[ptb["remedy"].str.startswith("kl-annealing")]
+        own_lr = annealing.assign(remedy="pretrain-fb", **{"train.lr": 0.5})
+        frame = pd.concat([ptb, adam, own_lr], ignore_index=True)
+        settings = tables._settings(frame)
+        adam_labels = set(settings[frame["run_id"].str.endswith("-adam")])
+        assert adam_labels == {"train.lr=0.001, train.optimizer=adam"}
+        assert set(settings[frame["remedy"] == "pretrain-fb"]) == {""}  # its lr of 0.5 is its own
+        assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr"}
+        assert tables.remedy_owned_keys("none") == frozenset()
 
     def test_no_runs_is_a_config_error(self, tmp_path):
         with pytest.raises(tables.ConfigError, match="no runs under"):

@@ -16,6 +16,7 @@ pandas groupby away. Two derived columns make the cells of a suite:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -151,18 +152,55 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
 
 
 def _settings(runs: pd.DataFrame) -> pd.Series:
-    """Per run, the config values that vary within one (dataset, remedy) apart from the seed."""
+    """Per run, the config values that set it apart from the usual runs of its dataset.
+
+    A key counts when it varies within one remedy apart from the seed; a run
+    is labelled with the keys where it differs from the dataset's most common
+    value. Keys a remedy sets itself (pretrain-fb's learning rate, the CNN
+    decoder of dilated-cnn) belong to the remedy, not to the cell, and are left out.
+    """
     config = [c for c in runs.columns if c.split(".")[0] in SECTIONS and c not in _CONFIG_KEYS_NOT_SETTINGS]
+    owned = {spec: remedy_owned_keys(spec) for spec in runs["remedy"].dropna().unique()}
     labels = pd.Series("", index=runs.index, dtype=object)
     for _, frame in runs.groupby("dataset", sort=False):
         as_text = frame[config].astype(str)
+        for column in config:
+            as_text.loc[frame["remedy"].map(lambda spec, c=column: c in owned.get(spec, ())), column] = np.nan
         varying = [c for c in config if (as_text.groupby(frame["remedy"])[c].nunique() > 1).any()]
         if varying:
+            usual = {c: as_text[c].mode().iloc[0] for c in varying}
             labels[frame.index] = [
-                ", ".join(f"{key}={value}" for key, value in zip(varying, values, strict=True))
+                ", ".join(
+                    f"{key}={value}" for key, value in zip(varying, values, strict=True)
+                    if isinstance(value, str) and value != usual[key]
+                )
                 for values in as_text[varying].itertuples(index=False)
             ]
     return labels
+
+
+@functools.cache
+def remedy_owned_keys(spec: str) -> frozenset[str]:
+    """The config keys (`section.key`) that the remedy `spec` changes in its `configure` hook.
+
+    Found by configuring a default config and comparing; a remedy that cannot
+    be built here (a plugin not installed) owns nothing.
+    """
+    from bench.config import RunConfig
+    from remedies import registry
+
+    try:
+        remedy = registry.parse(spec)
+    except ConfigError:
+        return frozenset()
+    before = RunConfig().to_dict()
+    after = remedy.configure(RunConfig()).to_dict()
+    return frozenset(
+        f"{section}.{key}"
+        for section in SECTIONS
+        for key, value in before.get(section, {}).items()
+        if after.get(section, {}).get(key) != value
+    )
 
 
 def _parse_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
