@@ -18,10 +18,7 @@ scikit-learn is an optional extra (`pip install 'collapse-bench[probe]'`).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,8 +30,7 @@ import torch
 from scipy import sparse
 
 from bench import store
-from bench.config import DataConfig
-from bench.data.datasets import DATA_ENV, labelled_datasets, load_corpus
+from bench.data.datasets import Corpus, cached_corpus, labelled_datasets
 from bench.errors import ConfigError
 from bench.evaluate import encode_all, split_batches
 from bench.models import SentenceVAE
@@ -124,10 +120,9 @@ class _Labelled:
 
 
 @functools.lru_cache(maxsize=2)
-def _labelled(data: str, split: str, data_dir: str | None, env_dir: str | None, cwd: str) -> _Labelled:
-    """The corpus and references once per data config and process (the key follows `bench.run`:
-    the config's JSON plus what the data folder is resolved from)."""
-    corpus = load_corpus(DataConfig(**json.loads(data)), data_dir)
+def _labelled(corpus: Corpus, split: str) -> _Labelled:
+    """A labelled corpus's splits and references, once per corpus (`cached_corpus` gives every run
+    of one data config the same object)."""
     if corpus.labels is None:
         raise ConfigError(
             f"dataset '{corpus.name}' has no labels to probe for; the probe needs a labelled dataset: "
@@ -147,8 +142,7 @@ def probe_run(run_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
     run = load_run(run_dir, data_dir)
     cfg = run.cfg
-    data = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
-    labelled = _labelled(data, cfg.eval.split, data_dir, os.environ.get(DATA_ENV), os.getcwd())
+    labelled = _labelled(cached_corpus(cfg.data, data_dir), cfg.eval.split)
     accuracy = probe_accuracy(
         posterior_means(run.model, labelled.train),
         labelled.train_y,

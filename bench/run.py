@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
-import functools
-import json
-import os
 import platform
 import time
 import traceback
@@ -27,8 +23,8 @@ from tqdm.auto import tqdm
 import bench
 from bench import store
 from bench.allocator import retain_freed_memory
-from bench.config import DataConfig, RunConfig, build_config, validate
-from bench.data.datasets import DATA_ENV, Corpus, load_corpus
+from bench.config import RunConfig, build_config, validate
+from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
 from bench.evaluate import evaluate, evaluation_subset
 from bench.train import Trainer
@@ -62,22 +58,7 @@ def plan_run(cfg: RunConfig, data_dir: str | None = None) -> RunPlan:
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
     remedy = registry.parse(cfg.remedy)
     remedy.configure(copy.deepcopy(cfg))  # the remedy sees the config it will train under
-    data = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
-    corpus = _load_corpus(data, data_dir, os.environ.get(DATA_ENV), os.getcwd())
-    return RunPlan(cfg=cfg, remedy=remedy, corpus=corpus)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_corpus(data: str, data_dir: str | None, env_dir: str | None, cwd: str) -> Corpus:
-    """`load_corpus`, once per data config and process.
-
-    A suite checks every dataset before it starts, and a worker runs many
-    cells of the same data: neither should read or generate it again. The
-    key is the config's JSON (the dataclass is unhashable) plus what the data
-    folder is resolved from when `data_dir` is None: $COLLAPSE_BENCH_DATA
-    and the working folder. Trainers only read a corpus, so sharing is safe.
-    """
-    return load_corpus(DataConfig(**json.loads(data)), data_dir)
+    return RunPlan(cfg=cfg, remedy=remedy, corpus=cached_corpus(cfg.data, data_dir))
 
 
 def _versions() -> dict[str, str]:

@@ -21,7 +21,7 @@ from torch import Tensor
 from bench import store
 from bench.config import RunConfig
 from bench.data.batching import collate
-from bench.data.datasets import load_corpus
+from bench.data.datasets import cached_corpus
 from bench.data.vocab import BOS, EOS, PAD, Vocab
 from bench.errors import ConfigError
 from bench.models import SentenceVAE, build_model
@@ -41,7 +41,7 @@ def load_run(run_dir: Path, data_dir: str | None = None) -> LoadedRun:
     """Rebuild the model of `run_dir` from config.json and model.pt, with the dataset's vocabulary.
 
     The vocabulary is rebuilt from the data (`load_corpus`), which is
-    deterministic; a model.pt that does not fit it means the data changed.
+    deterministic (and cached per process); a model.pt that does not fit it means the data changed.
     """
     run_dir = Path(run_dir)
     if not (run_dir / store.CONFIG).exists():
@@ -52,7 +52,7 @@ def load_run(run_dir: Path, data_dir: str | None = None) -> LoadedRun:
         status = store.run_status(run_dir) or "not finished"
         raise ConfigError(f"{run_dir} has no {store.MODEL} (run status: {status}); pick a finished run")
     cfg = RunConfig.from_dict(store.read_json(run_dir / store.CONFIG))
-    corpus = load_corpus(cfg.data, data_dir)
+    corpus = cached_corpus(cfg.data, data_dir)
     model = build_model(len(corpus.vocab), cfg.model)
     try:
         model.load_state_dict(store.load_torch(run_dir / store.MODEL))

@@ -9,7 +9,10 @@ run records exactly which data it saw.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +32,13 @@ DATA_ENV = "COLLAPSE_BENCH_DATA"
 SPLITS = ("train", "valid", "test")
 
 
-@dataclass
+@dataclass(eq=False)
 class Corpus:
-    """A dataset ready for batching: ids without specials, per split."""
+    """A dataset ready for batching: ids without specials, per split.
+
+    Compared and hashed by identity: `cached_corpus` hands out one object per
+    data config, so caches of what is derived from a corpus can key on it.
+    """
 
     name: str
     vocab: Vocab
@@ -39,6 +46,25 @@ class Corpus:
     labels: dict[str, list[int]] | None = None
     latents: dict[str, torch.Tensor] | None = None
     source: dict[str, str] = field(default_factory=dict)
+
+
+def cached_corpus(cfg: DataConfig, data_dir: str | None = None) -> Corpus:
+    """`load_corpus`, once per data config and process.
+
+    A suite checks every dataset before it starts, a worker runs many cells
+    of the same data, and the probe visits many runs of one dataset: none
+    should read or generate it again. Callers only read a corpus, so sharing
+    is safe.
+    """
+    data = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    return _cached_corpus(data, data_dir, os.environ.get(DATA_ENV), os.getcwd())
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_corpus(data: str, data_dir: str | None, env_dir: str | None, cwd: str) -> Corpus:
+    """The key is the config's JSON (the dataclass is unhashable) plus what the data folder is
+    resolved from when `data_dir` is None: $COLLAPSE_BENCH_DATA and the working folder."""
+    return load_corpus(DataConfig(**json.loads(data)), data_dir)
 
 
 def load_corpus(
