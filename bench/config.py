@@ -33,6 +33,10 @@ class DataConfig:
     synthetic_length: int = 10
 
 
+# How the model's weights start: see bench/models/init.py for why it matters.
+INIT_SCHEMES = ("reference", "pytorch")
+
+
 @dataclass
 class ModelConfig:
     """Sizes of the sentence VAE (He et al. 2019 reference architecture)."""
@@ -47,6 +51,7 @@ class ModelConfig:
     cnn_dilations: tuple[int, ...] = (1, 2, 4)
     cnn_channels: int = 256
     bn_gamma: float = 0.0  # > 0: BatchNorm on the encoder mean with fixed scale (BN-VAE)
+    init: str = "reference"  # "reference" (He et al.: U(-0.01, 0.01)) or "pytorch" (per-layer defaults)
 
 
 @dataclass
@@ -226,6 +231,8 @@ def validate(cfg: RunConfig) -> None:
          f"model.cnn_dilations must be positive integers, got {cfg.model.cnn_dilations}"),
         (cfg.model.cnn_channels >= 1, f"model.cnn_channels must be >= 1, got {cfg.model.cnn_channels}"),
         (cfg.model.bn_gamma >= 0, f"model.bn_gamma must be >= 0, got {cfg.model.bn_gamma}"),
+        (cfg.model.init in INIT_SCHEMES,
+         f"model.init must be one of {', '.join(INIT_SCHEMES)}, got '{cfg.model.init}'"),
         (cfg.train.optimizer in ("sgd", "adam"),
          f"train.optimizer must be 'sgd' or 'adam', got '{cfg.train.optimizer}'"),
         (cfg.train.lr > 0, f"train.lr must be > 0, got {cfg.train.lr}"),

@@ -166,9 +166,9 @@ class Trainer:
 
     def reset_decoder(self) -> None:
         """Re-initialise the decoder and its optimiser (pretraining remedies)."""
-        from bench.models.init import reference_init
+        from bench.models.init import initialise
 
-        reference_init(self.model.decoder)
+        initialise(self.model.decoder, self.cfg.model.init)
         self.enc_opt, self.dec_opt = self._optimisers(self.protocol.lr)
 
     # --- the loop -----------------------------------------------------------

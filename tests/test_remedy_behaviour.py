@@ -1,29 +1,30 @@
 """What the remedies are for: on tiny synthetic data, the plain VAE collapses and remedies do not.
 
 Two settings, both He et al.'s synthetic corpus (a random LSTM driven by a
-2-d latent), vocabulary 100, nz = 2, the reference model (emb/hidden 50,
-U(-0.01, 0.01) init):
+2-d latent), vocabulary 100, nz = 2, emb/hidden 50, He et al.'s SGD
+protocol (lr 1, clip 5), sentences of 10 tokens. They differ in how the
+weights start (`model.init`), which decides what a remedy can act on:
 
-- HE: He et al.'s protocol (SGD, lr 1), sentences of 10 tokens, 400
-  training sentences, one epoch. Here the lagging encoder is the whole
-  story: the plain VAE collapses and only aggressive training escapes.
-- FU: Adam at lr 1e-3 (Fu et al.'s optimiser), sentences of 30 tokens, 1600
-  training sentences, 8 epochs. The decoder learns slowly enough for z to
-  be worth its KL: weakening the decoder (word dropout) escapes, the plain
-  VAE does not.
+- HE: the reference initialisation U(-0.01, 0.01), 400 training sentences,
+  one epoch. The encoder's mean is nearly constant and learns only from
+  many encoder steps: the plain VAE collapses and aggressive training
+  escapes. A KL schedule has nothing to act on here: even a KL weight of 0
+  leaves MI at 0 (the reference-init case).
+- TORCH: PyTorch's per-layer initialisation, 3,200 training sentences,
+  6 epochs. The encoder encodes when the KL weight is low, so the story is
+  Bowman's and Fu's: the plain VAE still collapses, and KL annealing (linear
+  from 0.1 and logistic from 0, both reaching 1 at epoch 3 and held there),
+  cyclical annealing (4 cycles, ratio 0.5) and word dropout (keep 0.5) all
+  end with KL and MI well above 0. (Aggressive escapes under this
+  initialisation too, KL 1.39-1.77 on seeds 0-4 at 2,000 sentences, but its
+  inner loop makes such runs slow: HE tests it.)
 
 "Collapsed" is KL < 0.05 and MI < 0.05 nats; "escaped" is KL > 0.3 and
-MI > 0.3 (test split, whole-set MI). Seeds 0-4 were tried for every case
-in CASES: every one held. Seed 0 runs by default; seeds 1-4 are `slow`.
-
-KL annealing and cyclical annealing do not escape here, nor in any tiny
-setting tried (SGD or Adam; lengths 2-60; vocabularies 20-1000; wider
-encoders; weaker decoders): with the reference initialisation the decoder
-learns the language model while the KL weight is low, and z is not used
-when the weight returns to 1. At length 60 with Adam they collapse harder
-than the plain VAE does. This is He et al.'s finding for text (their
-Table 2: "VAE + anneal", KL 0.0 on Yahoo and Yelp). ANNEALING records it
-as expected failures, so a change that makes them escape shows up.
+MI > 0.3 (test split, whole-set MI; the best checkpoint by validation
+-ELBO at KL weight 1, as reported). Seeds 0-4 were tried for every case:
+every one held (TORCH, measured: none KL <= 0.013, MI <= 0.005; the
+escaping remedies KL >= 0.49, MI >= 0.47). Seed 0 runs by default; seeds
+1-4 are `slow`.
 """
 
 import math
@@ -38,17 +39,20 @@ from bench.run import execute, plan_run, resolve_config
 COMMON = {"data.synthetic_vocab": 100, "eval.iw_samples": 10, "train.diag_every": 0,
           "train.threads": 1}
 HE = {**COMMON, "data.synthetic_size": 500, "train.epochs": 1}
-FU = {**COMMON, "data.synthetic_size": 2000, "data.synthetic_length": 30, "train.epochs": 8,
-      "train.optimizer": "adam", "train.lr": 0.001}
+TORCH = {**COMMON, "data.synthetic_size": 4000, "train.epochs": 6, "model.init": "pytorch"}
+SETTINGS = {"he": HE, "torch": TORCH, "reference-init": {**TORCH, "model.init": "reference"}}
 
 CASES = [
-    ("none", HE, "collapsed"),
-    ("aggressive", HE, "escaped"),
-    ("none", FU, "collapsed"),
-    ("word-dropout", FU, "escaped"),
+    ("none", "he", "collapsed"),
+    ("aggressive", "he", "escaped"),
+    ("beta(beta=0)", "reference-init", "uninformative"),
+    ("none", "torch", "collapsed"),
+    ("kl-annealing(epochs=3)", "torch", "escaped"),
+    ("kl-annealing(shape=logistic,start=0,epochs=3)", "torch", "escaped"),
+    ("cyclical", "torch", "escaped"),
+    ("word-dropout", "torch", "escaped"),
 ]
 SEEDS = [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (1, 2, 3, 4))]
-ANNEALING = ["kl-annealing", "cyclical"]
 
 
 @pytest.fixture(autouse=True)
@@ -67,24 +71,16 @@ def final_metrics(remedy: str, setting: dict, seed: int, out: Path) -> dict:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("remedy,setting,outcome", CASES,
-                         ids=[f"{r}-{'he' if s is HE else 'fu'}" for r, s, _ in CASES])
+@pytest.mark.parametrize("remedy,setting,outcome", CASES, ids=[f"{r}-{s}" for r, s, _ in CASES])
 def test_outcome(remedy, setting, outcome, seed, tmp_path):
-    test = final_metrics(remedy, setting, seed, tmp_path)
+    test = final_metrics(remedy, SETTINGS[setting], seed, tmp_path)
     assert all(math.isfinite(test[key]) for key in ("nll", "kl", "mi"))
     if outcome == "collapsed":
         assert test["kl"] < 0.05 and test["mi"] < 0.05, test
+    elif outcome == "uninformative":  # KL may be spent on the variance, but z says nothing
+        assert test["mi"] < 0.05 and test["au"] == 0, test
     else:
         assert test["kl"] > 0.3 and test["mi"] > 0.3, test
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="annealing alone does not prevent collapse in these tiny settings "
-                          "(1 of 3 seeds escapes for kl-annealing, none for cyclical)", strict=False)
-@pytest.mark.parametrize("remedy", ANNEALING)
-def test_annealing_escapes(remedy, tmp_path):
-    test = final_metrics(remedy, FU, 0, tmp_path)
-    assert test["kl"] > 0.3 and test["mi"] > 0.3, test
 
 
 @pytest.mark.parametrize(("remedy", "outcome"), [("none", "collapsed"), ("aggressive", "escaped")])

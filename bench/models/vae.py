@@ -18,7 +18,7 @@ from bench.data.batching import Batch
 from bench.data.vocab import PAD
 from bench.metrics import gaussian_kl_per_dim, sample_posterior
 from bench.models.encoder import LSTMEncoder
-from bench.models.init import reference_init
+from bench.models.init import initialise
 from bench.models.lstm_decoder import LSTMDecoder
 
 
@@ -78,7 +78,7 @@ class SentenceVAE(nn.Module):
 
 
 def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
-    """Build the VAE the config describes, with the reference initialisation."""
+    """Build the VAE the config describes, initialised by `cfg.init`."""
     encoder = LSTMEncoder(vocab_size, cfg)
     if cfg.decoder == "cnn":
         from bench.models.cnn_decoder import DilatedCNNDecoder
@@ -87,5 +87,5 @@ def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
     else:
         decoder = LSTMDecoder(vocab_size, cfg)
     model = SentenceVAE(encoder, decoder, cfg.nz)
-    reference_init(model)
+    initialise(model, cfg.init)
     return model
