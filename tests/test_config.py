@@ -31,6 +31,7 @@ def test_overrides_are_coerced_to_the_field_type():
         ("eval.max_sentences", "-1", "eval.max_sentences must be >= 0"),
         ("data.train_limit", "-5", "data.train_limit must be >= 0"),
         ("model.nz", "two", "expected int"),
+        ("model.init", "xavier", "model.init must be one of reference, pytorch"),
     ],
 )
 def test_impossible_values_are_rejected(key, value, message):

@@ -61,6 +61,14 @@ def test_reference_initialisation_ranges():
         assert float(param.detach().abs().max()) <= bound, name
 
 
+def test_pytorch_initialisation_uses_layer_defaults_and_keeps_the_bn_scale():
+    model = small_model(init="pytorch", bn_gamma=0.5)
+    embedding = model.encoder.embed.weight.detach()
+    assert float(embedding.std()) > 0.5  # N(0, 1), far outside the reference U(-0.1, 0.1)
+    assert float(model.decoder.lstm.weight_hh_l0.detach().abs().max()) > 0.01
+    assert torch.all(model.encoder.bn.weight == 0.5)
+
+
 def test_bn_vae_fixes_the_scale_of_the_mean():
     model = small_model(bn_gamma=0.5)
     assert model.encoder.bn is not None
