@@ -191,13 +191,27 @@ def _parse(raw: dict[str, Any], where: str, default_name: str) -> tuple[str, str
 
 
 def _grid(table: dict[str, Any], where: str, parent: Grid) -> Grid:
-    """A grid from its table; what the table leaves out comes from `parent`."""
+    """A grid from its table; what the table leaves out comes from `parent`.
+
+    Entries taken from `parent` lose the settings this table sets itself: an
+    extra grid that says `data.synthetic_size = 2000` means it for every
+    dataset it inherits, including one listed with its own size on top.
+    """
+    own = _settings(table, where)
     datasets = (_entries(table["datasets"], "datasets", "name", _check_dataset, where)
-                if "datasets" in table else parent.datasets)
+                if "datasets" in table else _inherited(parent.datasets, own))
     remedies = (_entries(table["remedies"], "remedies", "spec", registry.parse, where)
-                if "remedies" in table else parent.remedies)
+                if "remedies" in table else _inherited(parent.remedies, own))
     seeds = _seeds(table["seeds"], where) if "seeds" in table else parent.seeds
-    return Grid(datasets, remedies, seeds, {**parent.settings, **_settings(table, where)})
+    return Grid(datasets, remedies, seeds, {**parent.settings, **own})
+
+
+def _inherited(entries: tuple[Entry, ...], overridden: dict[str, Any]) -> tuple[Entry, ...]:
+    """`entries` without the settings in `overridden`, which the inheriting grid sets."""
+    return tuple(
+        Entry(entry.value, {key: value for key, value in entry.settings.items() if key not in overridden})
+        for entry in entries
+    )
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:

@@ -41,6 +41,11 @@ class TestExpansion:
         (cell,) = load_suite(path, overrides={"train.lr": "0.25"}).cells
         assert cell.config.train.lr == 0.25  # --set wins over the file
 
+    def test_an_extra_grid_overrides_the_entries_it_inherits(self, write_suite):
+        path = write_suite('remedies = ["none"]', tables="[[extra]]\nseeds = [1]\ndata.synthetic_size = 100")
+        sizes = {cell.config.seed: cell.config.data.synthetic_size for cell in load_suite(path).cells}
+        assert sizes == {0: 200, 1: 100}
+
     def test_a_cell_two_grids_produce_runs_once(self, write_suite):
         path = write_suite('remedies = ["none"]\nseeds = [0, 1]', tables="[[extra]]\nseeds = [1, 2]")
         assert [cell.config.seed for cell in load_suite(path).cells] == [0, 1, 2]
