@@ -1,5 +1,9 @@
 """Speed benchmark on ptb-small: train tok/s, IW NLL sent/s, MI + AU seconds, peak RSS.
 
+Training and IW rows also carry two ceilings measured on this machine
+(benchmarks/ceilings.py): the output layer alone, and the step's matmul FLOPs
+at peak rate. They bound what any exact-softmax implementation can reach here.
+
 Each measurement runs in its own subprocess, so its peak RSS is its own and
 one measurement cannot warm another's caches. Prints one JSON object and,
 with --markdown, writes the table of docs/benchmarks.md. Ratios are against
@@ -24,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import ceilings
 
 SIZES = {
     "small": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50, "model.dec_hidden": 50,
@@ -87,7 +93,15 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
         trainer.train_step(batch)
         tokens += batch.n_words
     seconds = time.perf_counter() - started
-    return {"train_tok_s": tokens / seconds, "steps": steps, "tokens": tokens, "seconds": seconds}
+    model = trainer.cfg.model
+    per_step = round(tokens / steps)
+    output_s = ceilings.output_layer_seconds(per_step, model.dec_hidden, len(trainer.corpus.vocab),
+                                             precision, backward=True)
+    flops = ceilings.train_flops_per_token(model.emb, model.nz, model.enc_hidden, model.dec_hidden,
+                                           len(trainer.corpus.vocab))
+    return {"train_tok_s": tokens / seconds, "steps": steps, "tokens": tokens, "seconds": seconds,
+            "ceiling_output_layer": per_step / output_s,
+            "ceiling_matmul": ceilings.peak_matmul_flops(precision) / flops}
 
 
 def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -102,8 +116,15 @@ def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> 
     result = evaluate(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
                       autocast=autocast(cfg))
     seconds = result["timings"]["iw_nll_s"]
+    model, vocab = cfg.model, len(trainer.corpus.vocab)
+    cells = sum(len(sentence) + 1 for sentence in sentences) * cfg.eval.iw_samples  # +1: end of sentence
+    per_call = cfg.eval.iw_tokens
+    output_s = ceilings.output_layer_seconds(per_call, model.dec_hidden, vocab, precision, backward=False)
+    flops = ceilings.iw_flops_per_cell(model.emb, model.nz, model.dec_hidden, vocab) * cells
     return {"iw_sent_s": count / seconds, "sentences": count, "k": cfg.eval.iw_samples,
-            "seconds": seconds, "nll": result["nll"]}
+            "seconds": seconds, "nll": result["nll"],
+            "ceiling_output_layer": count / (output_s * cells / per_call),
+            "ceiling_matmul": count * ceilings.peak_matmul_flops(precision) / flops}
 
 
 def measure_miau(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -182,10 +203,21 @@ def speedup(row: dict[str, Any]) -> float | None:
     return row[metric] / reference if higher_is_better else reference / row[metric]
 
 
+def ceiling_cells(row: dict[str, Any], unit: str, reference: Any) -> str:
+    """The two ceilings of a row and the speed-up over the reference that the lower one allows."""
+    if "ceiling_output_layer" not in row:
+        return "- | - |"
+    lowest = min(row["ceiling_output_layer"], row["ceiling_matmul"])
+    allowed = f"{lowest / reference:.1f}x" if isinstance(reference, (int, float)) else "-"
+    return (f"{row['ceiling_output_layer']:,.1f} / {row['ceiling_matmul']:,.1f} {unit} | "
+            f"{allowed} |")
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| measurement | value | reference (PAPERS.md) | speed-up | peak RSS MB (reference) |",
-        "|---|---|---|---|---|",
+        "| measurement | value | reference (PAPERS.md) | speed-up | peak RSS MB (reference) "
+        "| ceilings: output layer / matmul peak | speed-up the ceilings allow |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in results["measurements"]:
         metric, unit, _ = METRIC[row["name"].split("-")[0]]
@@ -193,7 +225,7 @@ def markdown(results: dict[str, Any]) -> str:
         ratio = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
         rss_reference = REFERENCE["peak_rss_mb"].get(row["size"], "-")
         lines.append(f"| {row['name']} | {row[metric]:,.2f} {unit} | {reference} {unit} | {ratio} | "
-                     f"{row['peak_rss_mb']:.0f} ({rss_reference}) |")
+                     f"{row['peak_rss_mb']:.0f} ({rss_reference}) | {ceiling_cells(row, unit, reference)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,92 @@
+"""How fast any implementation could go on this machine: two measured ceilings per workload.
+
+The perf script compares the harness with the reference; these ceilings say
+how far above the reference a target can lie at all, on these cores, for a
+model that computes the exact softmax normaliser:
+
+- **output layer alone**: the hidden-to-vocabulary projection and the
+  cross-entropy over the real (unpadded) tokens, forward (and backward when
+  training), timed at the workload's own shapes and precision. Every VAE
+  step pays at least this.
+- **matmul FLOPs at peak**: the multiply-adds of every matrix product of
+  the step (output layer and the LSTMs' gates, encoder included when
+  training) divided by this machine's measured rate on one large, square
+  matrix product. No schedule of the same arithmetic is faster.
+
+A target above a ceiling cannot be met by batching or overhead cuts; only
+less arithmetic (a sampled softmax, smaller models) or faster arithmetic
+(AMX, a GPU) moves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+REPEATS = 5  # timed repetitions per ceiling; the fastest counts
+
+
+def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _fastest(work: Any, repeats: int = REPEATS) -> float:
+    """Seconds of the fastest of `repeats` calls of `work`, after one untimed warm-up."""
+    work()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def peak_matmul_flops(precision: str, size: int = 2048) -> float:
+    """FLOP/s of one square `size` matrix product at `precision` (the machine's best case)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    left = torch.randn(size, size).to(dtype)
+    right = torch.randn(size, size).to(dtype)
+    seconds = _fastest(lambda: torch.mm(left, right))
+    return 2 * size**3 / seconds
+
+
+def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, backward: bool) -> float:
+    """Seconds for projection + cross-entropy over `cells` target tokens (+ backward if asked)."""
+    generator = torch.Generator().manual_seed(0)
+    states = torch.randn(cells, hidden, generator=generator, requires_grad=backward)
+    weight = (torch.randn(vocab, hidden, generator=generator) * 0.1).requires_grad_(backward)
+    bias = torch.zeros(vocab, requires_grad=backward)
+    targets = torch.randint(vocab, (cells,), generator=generator)
+
+    def step() -> None:
+        with _autocast(precision):
+            loss = F.cross_entropy(F.linear(states, weight, bias), targets, reduction="sum")
+        if backward:
+            loss.backward()
+        else:
+            loss.item()
+
+    with torch.set_grad_enabled(backward):
+        return _fastest(step)
+
+
+def lstm_flops(inputs: int, hidden: int) -> int:
+    """Forward multiply-add FLOPs of one LSTM time step: four gates over [input, state]."""
+    return 2 * 4 * hidden * (inputs + hidden)
+
+
+def train_flops_per_token(emb: int, nz: int, enc_hidden: int, dec_hidden: int, vocab: int) -> int:
+    """Matmul FLOPs of one training step per target token: forward, and backward at twice that."""
+    forward = (2 * dec_hidden * vocab + lstm_flops(emb + nz, dec_hidden) + lstm_flops(emb, enc_hidden))
+    return 3 * forward
+
+
+def iw_flops_per_cell(emb: int, nz: int, dec_hidden: int, vocab: int) -> int:
+    """Matmul FLOPs of scoring one token under one z sample (decoder forward; the encoder runs once)."""
+    return 2 * dec_hidden * vocab + lstm_flops(emb + nz, dec_hidden)
