@@ -69,7 +69,11 @@ class TestBuiltInSuites:
         scalar = [cell for cell in suite.cells if cell.config.model.nz == 1]
         assert {registry.parse(cell.config.remedy).name for cell in scalar} == {"none", "aggressive"}
         assert all(cell.config.data.synthetic_nz == 1 and cell.config.train.snapshot_every for cell in scalar)
-        assert len(suite.cells) == 10 * 3 + 2
+        assert {cell.config.data.synthetic_size for cell in scalar} == {2000}  # the extra's size wins
+        schedules = [cell for cell in suite.cells if cell.config.model.init == "pytorch"]
+        assert {registry.parse(cell.config.remedy).name for cell in schedules} == {
+            "none", "kl-annealing", "cyclical", "word-dropout"}
+        assert len(suite.cells) == 10 * 3 + 2 + 4 * 3
 
     def test_list_suites(self):
         result = invoke("list", "suites")
@@ -77,7 +81,7 @@ class TestBuiltInSuites:
         for name in builtin_suites():
             assert name in result.output
         rows = json.loads(invoke("list", "suites", "--json").output)
-        assert next(row for row in rows if row["name"] == "demo")["cells"] == 32
+        assert next(row for row in rows if row["name"] == "demo")["cells"] == 44
 
 
 TOP = 'remedies = ["none"]'
