@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from bench.config import ModelConfig
 from bench.data.vocab import PAD
+from bench.models.projection import vocab_logits
 
 KERNEL = 3
 
@@ -77,4 +78,4 @@ class DilatedCNNDecoder(nn.Module):
         hidden = hidden.transpose(1, 2)  # [B*S, C, T]
         for block in self.blocks:
             hidden = block(hidden)
-        return self.out(self.dropout_out(hidden.transpose(1, 2)))
+        return vocab_logits(self.out, self.dropout_out(hidden.transpose(1, 2)))

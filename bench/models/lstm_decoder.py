@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from bench.config import ModelConfig
 from bench.data.vocab import PAD
+from bench.models.projection import vocab_logits
 
 
 class LSTMDecoder(nn.Module):
@@ -38,4 +39,4 @@ class LSTMDecoder(nn.Module):
         lstm_in = torch.cat([embedded, z_steps], dim=-1).reshape(batch * samples, steps, -1)
         c0 = self.z_to_c(z.reshape(batch * samples, -1)).unsqueeze(0)
         outputs, _ = self.lstm(lstm_in, (torch.tanh(c0), c0))
-        return self.out(self.dropout_out(outputs))
+        return vocab_logits(self.out, self.dropout_out(outputs))
