@@ -95,13 +95,12 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
     seconds = time.perf_counter() - started
     model = trainer.cfg.model
     per_step = round(tokens / steps)
-    output_s = ceilings.output_layer_seconds(per_step, model.dec_hidden, len(trainer.corpus.vocab),
-                                             precision, backward=True)
-    flops = ceilings.train_flops_per_token(model.emb, model.nz, model.enc_hidden, model.dec_hidden,
-                                           len(trainer.corpus.vocab))
+    vocab = len(trainer.corpus.vocab)
+    output_s = ceilings.output_layer_seconds(per_step, model.dec_hidden, vocab, precision, backward=True)
+    flops = ceilings.train_flops_per_token(model.emb, model.nz, model.enc_hidden, model.dec_hidden, vocab)
+    peak = ceilings.peak_matmul_flops(precision, (per_step, model.dec_hidden, vocab))
     return {"train_tok_s": tokens / seconds, "steps": steps, "tokens": tokens, "seconds": seconds,
-            "ceiling_output_layer": per_step / output_s,
-            "ceiling_matmul": ceilings.peak_matmul_flops(precision) / flops}
+            "ceiling_output_layer": per_step / output_s, "ceiling_matmul": peak / flops}
 
 
 def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -121,10 +120,11 @@ def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> 
     per_call = cfg.eval.iw_tokens
     output_s = ceilings.output_layer_seconds(per_call, model.dec_hidden, vocab, precision, backward=False)
     flops = ceilings.iw_flops_per_cell(model.emb, model.nz, model.dec_hidden, vocab) * cells
+    peak = ceilings.peak_matmul_flops(precision, (per_call, model.dec_hidden, vocab))
     return {"iw_sent_s": count / seconds, "sentences": count, "k": cfg.eval.iw_samples,
             "seconds": seconds, "nll": result["nll"],
             "ceiling_output_layer": count / (output_s * cells / per_call),
-            "ceiling_matmul": count * ceilings.peak_matmul_flops(precision) / flops}
+            "ceiling_matmul": count * peak / flops}
 
 
 def measure_miau(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -214,7 +214,13 @@ def ceiling_cells(row: dict[str, Any], unit: str, reference: Any) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    yes_no = {True: "yes", False: "no", None: "unknown"}
     lines = [
+        f"Measured on {machine['cpu']} (AMX bf16: {yes_no[machine.get('amx_bf16')]}, AVX-512 bf16: "
+        f"{yes_no[machine.get('avx512_bf16')]}), torch {machine['torch']}, {results['threads']} threads"
+        f"{', --quick' if results['quick'] else ''}.",
+        "",
         "| measurement | value | reference (PAPERS.md) | speed-up | peak RSS MB (reference) "
         "| ceilings: output layer / matmul peak | speed-up the ceilings allow |",
         "|---|---|---|---|---|---|---|",
@@ -227,6 +233,19 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {row['name']} | {row[metric]:,.2f} {unit} | {reference} {unit} | {ratio} | "
                      f"{row['peak_rss_mb']:.0f} ({rss_reference}) | {ceiling_cells(row, unit, reference)}")
     return "\n".join(lines) + "\n"
+
+
+def cpu_description() -> dict[str, Any]:
+    """CPU model and the flags that decide bf16 speed (AMX tiles, AVX-512 bf16), from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"cpu": platform.processor() or platform.machine()}
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in info.splitlines() if ":" in line)}
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name", platform.machine()),
+            "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
 
 
 def main() -> None:
@@ -262,9 +281,9 @@ def main() -> None:
     import torch
 
     results = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
-                    "torch": torch.__version__},
+        "machine": {**cpu_description(), "python": platform.python_version(), "torch": torch.__version__},
         "quick": args.quick,
+        "threads": args.threads,
         "measurements": [row for row in rows if "error" not in row],
         "failed": [row for row in rows if "error" in row],
     }
