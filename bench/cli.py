@@ -70,7 +70,8 @@ Examples:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train and evaluate (default cpu; same as --set train.device=...).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
-              help="Autocast precision (default fp32; same as --set train.precision=...).")
+              help="Autocast precision of the training steps (default fp32; same as --set "
+                   "train.precision=...). The final evaluation has its own: --set eval.precision=bf16.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out: Path, suite: str,
           data_dir: str | None, device: str | None, precision: str | None, quiet: bool) -> None:

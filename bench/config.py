@@ -88,6 +88,7 @@ class EvalConfig:
     mi_batch: int = 32  # batch size of the per-batch estimator
     au_threshold: float = 0.01
     max_sentences: int = 0  # score a seeded random subset of N sentences of the split (0: all)
+    precision: str = "fp32"  # "bf16": autocast for the final metrics (pays with AMX or a GPU)
 
 
 @dataclass
@@ -248,6 +249,8 @@ def validate(cfg: RunConfig) -> None:
          f"train.snapshot_every must be >= 0, got {cfg.train.snapshot_every}"),
         (cfg.train.precision in ("fp32", "bf16"),
          f"train.precision must be 'fp32' or 'bf16', got '{cfg.train.precision}'"),
+        (cfg.eval.precision in ("fp32", "bf16"),
+         f"eval.precision must be 'fp32' or 'bf16', got '{cfg.eval.precision}'"),
         (cfg.train.device.split(":")[0] in ("cpu", "cuda"),
          f"train.device must be 'cpu' or 'cuda', got '{cfg.train.device}'"),
         (cfg.train.threads >= 0, f"train.threads must be >= 0, got {cfg.train.threads}"),

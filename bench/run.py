@@ -8,7 +8,6 @@ goes on.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import platform
 import time
@@ -21,13 +20,13 @@ import torch
 from tqdm.auto import tqdm
 
 import bench
-from bench import store
+from bench import hardware, store
 from bench.allocator import retain_freed_memory
 from bench.config import RunConfig, build_config, validate
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
 from bench.evaluate import evaluate, evaluation_subset
-from bench.train import Trainer
+from bench.train import Trainer, autocast
 from remedies import registry
 from remedies.base import Remedy
 
@@ -73,8 +72,9 @@ def _environment(cfg: RunConfig) -> dict[str, Any]:
     return {
         "device": cfg.train.device,
         "device_name": torch.cuda.get_device_name() if cfg.train.device.startswith("cuda")
-        else platform.processor() or platform.machine(),
+        else hardware.cpu_description()["cpu"],
         "precision": cfg.train.precision,
+        "eval_precision": cfg.eval.precision,
         "threads": torch.get_num_threads(),
         "versions": _versions(),
     }
@@ -123,7 +123,8 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         )
         test = evaluate(
             trainer.model, sentences, cfg.eval, seed=cfg.seed,
-            device=trainer.device, autocast=contextlib.nullcontext(), progress=progress,
+            device=trainer.device, autocast=autocast(cfg.eval.precision, cfg.train.device),
+            progress=progress,
         )
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())

@@ -4,11 +4,13 @@ The perf script compares the harness with the reference; these ceilings say
 how far above the reference a target can lie at all, on these cores, for a
 model that computes the exact softmax normaliser:
 
-- **output layer alone**: the hidden-to-vocabulary projection and the
-  cross-entropy over the real (unpadded) tokens, forward (and backward when
-  training), timed at the workload's own shapes and precision with the
-  kernels the model uses. Every VAE step pays this; only better kernels
-  (or less arithmetic) beat it.
+- **the big kernels alone**: the hidden-to-vocabulary projection with the
+  cross-entropy over the real (unpadded) tokens, plus the LSTMs (decoder;
+  encoder too when training), forward and, when training, backward, timed
+  at the workload's own shapes and precision with the kernels the model
+  uses (`nn.LSTM`, oneDNN on CPU). Every VAE step pays these; only better
+  kernels (or less arithmetic) beat it. The output layer's share is
+  reported apart.
 - **matmul FLOPs at peak**: the multiply-adds of every matrix product of
   the step (output layer and the LSTMs' gates, encoder included when
   training) divided by this machine's measured rate on one large, square
@@ -21,20 +23,16 @@ less arithmetic (a sampled softmax, smaller models) or faster arithmetic
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from bench.train import autocast
 
 REPEATS = 5  # timed repetitions per ceiling; the fastest counts
-
-
-def _autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _fastest(work: Any, repeats: int = REPEATS) -> float:
@@ -73,12 +71,28 @@ def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, ba
     targets = torch.randint(vocab, (cells,), generator=generator)
 
     def step() -> None:  # as SentenceVAE.log_likelihood: no bias, fp32 cross-entropy per token
-        with _autocast(precision):
+        with autocast(precision, "cpu"):
             token_nll = F.cross_entropy(F.linear(states, weight).float(), targets, reduction="none")
         if backward:
             token_nll.sum().backward()
         else:
             token_nll.sum().item()
+
+    with torch.set_grad_enabled(backward):
+        return _fastest(step)
+
+
+def lstm_seconds(batch: int, steps: int, inputs: int, hidden: int, precision: str, backward: bool) -> float:
+    """Seconds for one `nn.LSTM` pass over [batch, steps, inputs] (+ backward, weight gradients included)."""
+    torch.manual_seed(0)
+    lstm = nn.LSTM(inputs, hidden, batch_first=True).requires_grad_(backward)
+    sequence = torch.randn(batch, steps, inputs)
+
+    def step() -> None:
+        with autocast(precision, "cpu"):
+            outputs, _ = lstm(sequence)
+        if backward:
+            outputs.float().sum().backward()
 
     with torch.set_grad_enabled(backward):
         return _fastest(step)

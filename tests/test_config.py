@@ -32,6 +32,7 @@ def test_overrides_are_coerced_to_the_field_type():
         ("data.train_limit", "-5", "data.train_limit must be >= 0"),
         ("model.nz", "two", "expected int"),
         ("model.init", "xavier", "model.init must be one of reference, pytorch"),
+        ("eval.precision", "fp16", "eval.precision must be 'fp32' or 'bf16'"),
     ],
 )
 def test_impossible_values_are_rejected(key, value, message):

@@ -1,6 +1,8 @@
 """The model: padding never changes a sentence's loss; shapes; initialisation."""
 
+import pytest
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from bench.config import ModelConfig
 from bench.data.batching import collate
@@ -52,6 +54,20 @@ def test_each_sample_is_scored_with_its_own_z():
     first = model.log_likelihood(batch, z[:, :1])
     second = model.log_likelihood(batch, z[:, 1:])
     assert torch.allclose(both, torch.cat([first, second], dim=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["lstm", "cnn"])
+def test_output_layer_is_one_2d_product_under_bf16(decoder):
+    """No batched product that would copy the vocabulary weight per sample (docs/benchmarks.md)."""
+    model = small_model(decoder=decoder, cnn_dilations=(1, 2), cnn_channels=6)
+    batch = collate(SENTENCES, [0, 1, 2])
+    z = torch.randn(3, 4, 3)
+    with torch.no_grad():
+        expected = model.log_likelihood(batch, z)
+        with profile(activities=[ProfilerActivity.CPU]) as prof, torch.autocast("cpu", dtype=torch.bfloat16):
+            got = model.log_likelihood(batch, z)
+    assert "aten::bmm" not in {event.key for event in prof.key_averages()}
+    assert torch.allclose(got, expected, rtol=0.05)
 
 
 def test_reference_initialisation_ranges():

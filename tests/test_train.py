@@ -61,6 +61,19 @@ def test_bf16_training_runs_and_is_recorded(tmp_path):
     assert all(value == value for value in (metrics["test"]["nll"], metrics["test"]["kl"]))
 
 
+def test_bf16_evaluation_is_recorded_and_moves_the_metrics_little(tmp_path):
+    """Same training (fp32, same seed), final metrics in fp32 and in bf16 autocast."""
+    results = {}
+    for precision in ("fp32", "bf16"):
+        cfg = resolve_config("synthetic", "none", 0, {**TINY, "eval.precision": precision})
+        results[precision] = execute(plan_run(cfg), tmp_path, "t")
+        assert results[precision]["eval_precision"] == precision
+        assert results[precision]["precision"] == "fp32"  # training steps keep their own setting
+    fp32, bf16 = results["fp32"]["test"], results["bf16"]["test"]
+    assert abs(bf16["nll"] - fp32["nll"]) < 0.005 * fp32["nll"]
+    assert abs(bf16["kl"] - fp32["kl"]) < 0.01 and abs(bf16["mi"] - fp32["mi"]) < 0.01
+
+
 def test_a_diverging_run_is_recorded_failed_with_its_reason(tmp_path):
     cfg = resolve_config("synthetic", "none", 0, {**TINY, "train.lr": 1e30, "train.clip": 1e30})
     metrics = execute(plan_run(cfg), tmp_path, "t")
