@@ -3,7 +3,7 @@
     python benchmarks/precision.py results/demo/runs/<run-id> [--data-dir DIR] [--k 500]
 
 Prints JSON: each metric in fp32 and bf16, the difference, and the relative
-NLL change. docs/benchmarks.md explains why evaluation stays in fp32.
+NLL change. docs/benchmarks.md explains why evaluation defaults to fp32.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from bench.allocator import retain_freed_memory
 from bench.evaluate import evaluate
 from bench.sampling import load_run
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--k", type=int, default=None, help="IW samples (default: the run's eval.iw_samples)")
     args = parser.parse_args()
+    retain_freed_memory()  # as every run does: without it, freed logits are faulted in anew each call
 
     run = load_run(args.run_dir, args.data_dir)
     from bench.data.datasets import load_corpus

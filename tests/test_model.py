@@ -62,7 +62,7 @@ def test_output_layer_is_one_2d_product_under_bf16(decoder):
     model = small_model(decoder=decoder, cnn_dilations=(1, 2), cnn_channels=6)
     batch = collate(SENTENCES, [0, 1, 2])
     z = torch.randn(3, 4, 3)
-    with torch.no_grad():
+    with torch.inference_mode():  # as evaluation runs
         expected = model.log_likelihood(batch, z)
         with profile(activities=[ProfilerActivity.CPU]) as prof, torch.autocast("cpu", dtype=torch.bfloat16):
             got = model.log_likelihood(batch, z)
