@@ -20,7 +20,7 @@ from scipy import stats
 from bench import store
 from bench.cli import cli
 from bench.report import build_report, render, tables
-from bench.report.plots import pick_snapshots
+from bench.report.plots import markers, palette, pick_snapshots
 from bench.run import resolve_config
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
@@ -258,6 +258,13 @@ class TestReportFolder:
         again = build_report(suite, tmp_path / "again")
         for name in built.figures:
             assert (built.out / name).read_bytes() == (again.out / name).read_bytes(), name
+
+
+def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():
+    labels = [f"remedy-{index}" for index in range(12)]
+    assert len(set(markers(labels).values())) == 12
+    assert markers(["none", "aggressive"]) == {"none": "o", "aggressive": "s"}  # by place in the order
+    assert len(set(palette(labels).values())) == 12
 
 
 def test_snapshots_picked_from_early_epoch_zero_to_the_end():

@@ -71,8 +71,20 @@ def palette(order: list[str]) -> dict[str, tuple[float, float, float]]:
     return dict(zip(order, colours, strict=True))
 
 
-def _legend(figure: Figure, labels: list[str], colours: dict[str, tuple], title: str = "remedy") -> None:
-    handles = [Line2D([], [], color=colours[label], marker="o", linewidth=2) for label in labels]
+# Scatter markers by remedy, so that remedies whose colours are close (more than
+# ten remedies leave the colour-blind palette) still read apart.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def markers(order: list[str]) -> dict[str, str]:
+    """One marker per remedy label, fixed by its place in the report's order."""
+    return {label: MARKERS[index % len(MARKERS)] for index, label in enumerate(order)}
+
+
+def _legend(figure: Figure, labels: list[str], colours: dict[str, tuple], title: str = "remedy",
+            shapes: dict[str, str] | None = None) -> None:
+    handles = [Line2D([], [], color=colours[label], marker=(shapes or {}).get(label, "o"), linewidth=2)
+               for label in labels]
     figure.legend(handles, labels, title=title, loc="outside lower center", ncols=min(len(labels), 4),
                   frameon=False)
 
@@ -297,17 +309,19 @@ def tradeoff(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) ->
     with _style():
         figure = Figure(figsize=(max(MIN_WIDTH, 4.6 * len(conditions)), 4.4), layout="constrained")
         axes = figure.subplots(1, len(conditions), squeeze=False)[0]
+        shapes = markers(order)
         for ax, condition in zip(axes, conditions, strict=True):
             cell = finished[finished["condition"] == condition]
             labels = _present(order, cell)
             sns.scatterplot(data=cell, x="mi", y="nll_iw", hue="remedy_label", hue_order=labels,
-                            palette=colours, s=60, ax=ax, legend=False)
+                            style="remedy_label", style_order=labels, markers=shapes,
+                            palette=colours, s=70, ax=ax, legend=False)
             _nats_from_zero(ax, "x")
             ax.set_xlabel(METRIC["mi"].axis_label())
             ax.set_ylabel(METRIC["nll_iw"].axis_label(iw_k(cell)))
             ax.set_title(f"{_wrap(condition)}\n{len(cell)} run{'s' if len(cell) != 1 else ''}",
                          fontsize="medium")
-        _legend(figure, _present(order, finished), colours)
+        _legend(figure, _present(order, finished), colours, shapes=shapes)
         figure.suptitle("Trade-off: NLL against MI, one point per run")
     return FigureFile(
         "tradeoff.png", "Trade-off: NLL against MI",
