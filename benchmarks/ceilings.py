@@ -63,11 +63,17 @@ def peak_matmul_flops(precision: str, workload: tuple[int, int, int]) -> float:
     return best
 
 
-def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, backward: bool) -> float:
-    """Seconds for projection + cross-entropy over `cells` target tokens (+ backward if asked)."""
+# `grad` says what the backward pass computes: "none" (evaluation: no backward),
+# "inputs" (a frozen layer, as the decoder in aggressive training's inner
+# steps: gradients reach the inputs, no weight gradient) or "all".
+
+
+def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, grad: str) -> float:
+    """Seconds for projection + cross-entropy over `cells` target tokens, and the backward `grad` asks for."""
     generator = torch.Generator().manual_seed(0)
+    backward = grad != "none"
     states = torch.randn(cells, hidden, generator=generator, requires_grad=backward)
-    weight = (torch.randn(vocab, hidden, generator=generator) * 0.1).requires_grad_(backward)
+    weight = (torch.randn(vocab, hidden, generator=generator) * 0.1).requires_grad_(grad == "all")
     targets = torch.randint(vocab, (cells,), generator=generator)
 
     def step() -> None:  # as SentenceVAE.log_likelihood: no bias, fp32 cross-entropy per token
@@ -82,11 +88,12 @@ def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, ba
         return _fastest(step)
 
 
-def lstm_seconds(batch: int, steps: int, inputs: int, hidden: int, precision: str, backward: bool) -> float:
-    """Seconds for one `nn.LSTM` pass over [batch, steps, inputs] (+ backward, weight gradients included)."""
+def lstm_seconds(batch: int, steps: int, inputs: int, hidden: int, precision: str, grad: str) -> float:
+    """Seconds for one `nn.LSTM` pass over [batch, steps, inputs], and the backward `grad` asks for."""
     torch.manual_seed(0)
-    lstm = nn.LSTM(inputs, hidden, batch_first=True).requires_grad_(backward)
-    sequence = torch.randn(batch, steps, inputs)
+    backward = grad != "none"
+    lstm = nn.LSTM(inputs, hidden, batch_first=True).requires_grad_(grad == "all")
+    sequence = torch.randn(batch, steps, inputs, requires_grad=backward)
 
     def step() -> None:
         with autocast(precision, "cpu"):
