@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from bench.commands import data_dir_option
-from bench.config import parse_overrides
+from bench.config import PRECISIONS, parse_overrides
 from bench.errors import ConfigError
 
 
@@ -69,7 +69,7 @@ Examples:
 @data_dir_option
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Where to train and evaluate (default cpu; same as --set train.device=...).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Autocast precision of the training steps (default fp32; same as --set "
                    "train.precision=...). The final evaluation has its own: --set eval.precision=bf16.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

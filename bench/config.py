@@ -35,6 +35,7 @@ class DataConfig:
 
 # How the model's weights start: see bench/models/init.py for why it matters.
 INIT_SCHEMES = ("reference", "pytorch")
+PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (autocast)
 
 
 @dataclass
@@ -247,9 +248,9 @@ def validate(cfg: RunConfig) -> None:
         (cfg.train.diag_batch >= 2, f"train.diag_batch must be >= 2, got {cfg.train.diag_batch}"),
         (cfg.train.snapshot_every >= 0,
          f"train.snapshot_every must be >= 0, got {cfg.train.snapshot_every}"),
-        (cfg.train.precision in ("fp32", "bf16"),
+        (cfg.train.precision in PRECISIONS,
          f"train.precision must be 'fp32' or 'bf16', got '{cfg.train.precision}'"),
-        (cfg.eval.precision in ("fp32", "bf16"),
+        (cfg.eval.precision in PRECISIONS,
          f"eval.precision must be 'fp32' or 'bf16', got '{cfg.eval.precision}'"),
         (cfg.train.device.split(":")[0] in ("cpu", "cuda"),
          f"train.device must be 'cpu' or 'cuda', got '{cfg.train.device}'"),

@@ -13,8 +13,9 @@ model that computes the exact softmax normaliser:
   reported apart.
 - **matmul FLOPs at peak**: the multiply-adds of every matrix product of
   the step (output layer and the LSTMs' gates, encoder included when
-  training) divided by this machine's measured rate on one large, square
-  matrix product. No schedule of the same arithmetic is faster.
+  training) divided by this machine's best measured rate (large square
+  products and the output layer's own shape). No schedule of the same
+  arithmetic is faster.
 
 A target above a ceiling cannot be met by batching or overhead cuts; only
 less arithmetic (a sampled softmax, smaller models) or faster arithmetic

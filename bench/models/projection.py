@@ -4,9 +4,9 @@
 batch and time dimensions into one matrix product only when it can; for the
 LSTM decoder in evaluation (inference mode under bf16 autocast) it did not,
 and fell back to a batched product that copies the whole vocabulary-by-hidden
-weight once per sentence sample. Measured on the large config (hidden 1,024, 6,024 words), IW NLL
-of 3 test sentences at k = 500: 33.9 s, 90% of it in those copies, against
-3.5 s in fp32. Flattening first costs one copy of the hidden states at most.
+weight once per sentence sample. Measured on the large config (hidden
+1,024, 6,024 words), IW NLL of 3 test sentences at k = 500: 33.9 s, 90% of
+it in those copies, against 3.5 s in fp32. Flattening first costs one copy of the hidden states at most.
 """
 
 from torch import Tensor, nn
