@@ -238,7 +238,14 @@ def iw_log_marginal(
         return total - math.log(k)
 
 
-def mutual_info(mu: Tensor, logvar: Tensor, generator: torch.Generator, chunk: int = 1024) -> float:
+def mutual_info(
+    mu: Tensor,
+    logvar: Tensor,
+    generator: torch.Generator,
+    chunk: int = 1024,
+    *,
+    analytic_entropy: bool = False,
+) -> float:
     """Mutual information I_q(x; z) with the whole set as aggregate posterior, in nats.
 
     I = E_x[KL(q(z|x) || p(z))] - KL(q(z) || p(z)) = E_x E_q(z|x)[log q(z|x) - log q(z)]
@@ -271,6 +278,8 @@ def mutual_info(mu: Tensor, logvar: Tensor, generator: torch.Generator, chunk: i
         logvar: posterior log-variances, shape [N, nz].
         generator: source of the one sample per posterior.
         chunk: rows of the pairwise matrix per step.
+        analytic_entropy: first term from the closed-form entropy of each
+            q(z|x), as He et al.'s code, instead of at the sample.
 
     Returns:
         The estimate, in nats.
@@ -290,7 +299,11 @@ def mutual_info(mu: Tensor, logvar: Tensor, generator: torch.Generator, chunk: i
     with torch.no_grad():
         mu, logvar = mu.double(), logvar.double()
         z = sample_posterior(mu, logvar, 1, generator).squeeze(1)
-        log_q_own = log_normal(z, mu, logvar).mean()
+        if analytic_entropy:
+            nz = mu.shape[-1]
+            log_q_own = (-0.5 * nz * math.log(2 * math.pi) - 0.5 * (1 + logvar).sum(-1)).mean()
+        else:
+            log_q_own = log_normal(z, mu, logvar).mean()
         log_qz_sum = sum(
             torch.logsumexp(log_normal_pairwise(z[start : start + chunk], mu, logvar), dim=1).sum()
             for start in range(0, n_points, chunk)
@@ -300,7 +313,7 @@ def mutual_info(mu: Tensor, logvar: Tensor, generator: torch.Generator, chunk: i
 
 
 def mutual_info_batched(
-    mu: Tensor, logvar: Tensor, batch_size: int, generator: torch.Generator
+    mu: Tensor, logvar: Tensor, batch_size: int, generator: torch.Generator, *, analytic_entropy: bool = False
 ) -> float:
     """He et al.'s per-batch mutual information estimate, in nats.
 
@@ -318,6 +331,7 @@ def mutual_info_batched(
         logvar: posterior log-variances, shape [N, nz].
         batch_size: points per aggregate posterior.
         generator: source of the one sample per posterior.
+        analytic_entropy: as in `mutual_info`; True is He et al.'s exact estimator.
 
     Returns:
         The estimate, in nats.
@@ -328,7 +342,7 @@ def mutual_info_batched(
     if n_points == 0:
         raise ValueError("Expected at least one posterior but got N = 0")
     weighted = sum(
-        len(batch_mu) * mutual_info(batch_mu, batch_logvar, generator)
+        len(batch_mu) * mutual_info(batch_mu, batch_logvar, generator, analytic_entropy=analytic_entropy)
         for batch_mu, batch_logvar in zip(
             mu.split(batch_size), logvar.split(batch_size), strict=True
         )

@@ -64,9 +64,8 @@ def peak_matmul_flops(precision: str, workload: tuple[int, int, int]) -> float:
     return best
 
 
-# `grad` says what the backward pass computes: "none" (evaluation: no backward),
-# "inputs" (a frozen layer, as the decoder in aggressive training's inner
-# steps: gradients reach the inputs, no weight gradient) or "all".
+# `grad` says what the backward pass computes: "none" (evaluation: no backward)
+# or "all" (inputs and weights).
 
 
 def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, grad: str) -> float:

@@ -80,20 +80,19 @@ def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none"
     return Trainer(cfg, plan.corpus, plan.remedy)
 
 
-def _step_kernels_seconds(trainer: Any, tokens: int, precision: str, decoder_grad: str = "all"
-                          ) -> tuple[float, float]:
+def _step_kernels_seconds(trainer: Any, tokens: int, precision: str) -> tuple[float, float]:
     """Seconds of a training step's output layer, and of its two LSTMs, alone (forward and backward).
 
-    `decoder_grad="inputs"` is an encoder-only step: the decoder's backward
-    reaches the encoder through its inputs but computes no weight gradient.
+    Every step, aggressive training's encoder-only ones included, computes
+    both halves' weight gradients: the authors' clip needs their joint norm.
     """
     model, batch = trainer.cfg.model, trainer.cfg.train.batch_size
     length = max(1, round(tokens / batch))
     output_s = ceilings.output_layer_seconds(tokens, model.dec_hidden, len(trainer.corpus.vocab), precision,
-                                             decoder_grad)
+                                             "all")
     lstms_s = (ceilings.lstm_seconds(batch, length, model.emb, model.enc_hidden, precision, "all")
                + ceilings.lstm_seconds(batch, length, model.emb + model.nz, model.dec_hidden, precision,
-                                       decoder_grad))
+                                       "all"))
     return output_s, lstms_s
 
 
@@ -177,16 +176,13 @@ def measure_aggressive(size: str, precision: str, data_dir: str | None, quick: b
     inner = getattr(trainer.remedy, "inner_steps", [])
     epoch_seconds = seconds * len(trainer.train_batches) / len(batches)
     inner_mean = sum(inner) / len(inner) if inner else 0.0
-    # Floor: per batch, the inner encoder-only steps' big kernels and one joint step's.
+    # Floor: per batch, the big kernels of the inner steps and of the decoder step, all full steps.
     tokens = round(sum(batch.n_words for batch in batches) / len(batches))
-    inner_output_s, inner_lstms_s = _step_kernels_seconds(trainer, tokens, precision, decoder_grad="inputs")
-    joint_output_s, joint_lstms_s = _step_kernels_seconds(trainer, tokens, precision)
-    batch_count = len(trainer.train_batches)
+    output_s, lstms_s = _step_kernels_seconds(trainer, tokens, precision)
+    steps = len(trainer.train_batches) * (inner_mean + 1)
     return {"aggressive_epoch_s": epoch_seconds, "batches_timed": len(batches),
             "inner_steps_per_batch": inner_mean,
-            "ceiling_kernels": batch_count * (inner_mean * (inner_output_s + inner_lstms_s)
-                                              + joint_output_s + joint_lstms_s),
-            "ceiling_output_layer": batch_count * (inner_mean * inner_output_s + joint_output_s)}
+            "ceiling_kernels": steps * (output_s + lstms_s), "ceiling_output_layer": steps * output_s}
 
 
 def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:

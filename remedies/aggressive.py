@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from bench.train import Trainer
 
 
+STOP_MI = {"batch": "mi_batch", "whole": "mi"}  # estimate -> key of the validation metrics
+
+
 @register("aggressive")
 @dataclass
 class Aggressive(Remedy):
@@ -33,6 +36,12 @@ class Aggressive(Remedy):
     `while sub_iter < 100` from 1: at most 99 inner steps, the default.
     Combine with `kl-annealing` for their "aggressive + anneal" rows.
 
+    `stop_mi` names the MI estimate the stop rule reads: "batch" is their
+    code's (validation cut into training-size batches, each its own
+    aggregate posterior, analytic entropy; noisy, so on a collapsed encoder
+    it goes down about every other epoch), "whole" the harness's whole-set
+    estimate (exactly 0 on a collapsed encoder, so aggressive mode then never ends).
+
     `min_epochs` defers the stop rule: aggressive mode lasts at least that
     many epochs (their code: 1). The rule is checked once per epoch, so on a
     small corpus (ptb-small: 106 batches an epoch, against ~3,100 on Yahoo)
@@ -44,6 +53,7 @@ class Aggressive(Remedy):
     max_inner: int = 99
     check_every: int = 15
     min_epochs: int = 1
+    stop_mi: str = "batch"
     active: bool = dataclasses.field(default=True, init=False)
     previous_mi: float = dataclasses.field(default=0.0, init=False)
     inner_steps: list[int] = dataclasses.field(default_factory=list, init=False)
@@ -56,6 +66,10 @@ class Aggressive(Remedy):
             raise ConfigError(f"aggressive: check_every must be >= 1, got {self.check_every}")
         if self.min_epochs < 1:
             raise ConfigError(f"aggressive: min_epochs must be >= 1, got {self.min_epochs}")
+        if self.stop_mi not in STOP_MI:
+            raise ConfigError(
+                f"aggressive: stop_mi must be one of {', '.join(STOP_MI)}, got '{self.stop_mi}'"
+            )
 
     def train_step(self, trainer: Trainer, batch: Batch) -> bool:
         """While aggressive: the inner encoder loop, then a decoder-only step; else a plain step."""
@@ -91,10 +105,11 @@ class Aggressive(Remedy):
         """Turn aggressive mode off for good once validation MI goes down."""
         if not self.active:
             return
-        if trainer.epoch + 1 >= self.min_epochs and val_metrics["mi"] < self.previous_mi:
+        mi = val_metrics[STOP_MI[self.stop_mi]]
+        if trainer.epoch + 1 >= self.min_epochs and mi < self.previous_mi:
             self.active = False
             self.stopped_after_epoch = trainer.epoch
-        self.previous_mi = val_metrics["mi"]
+        self.previous_mi = mi
 
     def state_dict(self) -> dict[str, Any]:
         return {

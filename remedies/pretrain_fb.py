@@ -39,8 +39,9 @@ class PretrainFreeBits(Remedy):
     decoder is then re-initialised so that it cannot ignore that encoder,
     and the VAE is trained with a linear KL warm-up from 0 to 1 over
     `warmup_epochs` plus free bits per sentence and unit at
-    target_kl / nz nats (their `--fb 2`), with SGD at lr 0.5. They
-    pretrain to convergence; `pretrain_epochs` bounds that here.
+    target_kl / nz nats (their `--fb 2`), with SGD at lr 0.5 and their lr
+    schedule's patience of 5 epochs (He et al.'s is 2). They pretrain to
+    convergence; `pretrain_epochs` bounds that here (docs/fidelity.md).
     """
 
     paper = "Li et al. 2019, CoNLL, arXiv:1909.00868"
@@ -62,8 +63,9 @@ class PretrainFreeBits(Remedy):
             raise ConfigError(f"pretrain-fb: lr must be > 0, got {self.lr}")
 
     def configure(self, cfg: RunConfig) -> RunConfig:
-        """Li et al.'s learning rate."""
+        """Li et al.'s learning rate and lr-halving patience (text_anneal_fb.py)."""
         cfg.train.lr = self.lr
+        cfg.train.decay_patience = 5
         return cfg
 
     def before_training(self, trainer: Trainer) -> None:

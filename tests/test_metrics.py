@@ -266,6 +266,27 @@ class TestMutualInfoBatched:
         )
 
 
+class TestAnalyticEntropy:
+    """He et al.'s form: closed-form entropy of q(z|x), the aggregate term at one sample."""
+
+    def test_scalar_gaussian_closed_form(self):
+        mu, logvar = TestMutualInfo.gaussian_encoder(torch.tensor([1.0]), sigma=0.4, n=8000)
+        expected = 0.5 * math.log(1 + 1 / 0.4**2)
+        assert mutual_info(mu, logvar, seeded(0), analytic_entropy=True) == pytest.approx(expected, abs=0.03)
+
+    def test_collapsed_posteriors_scatter_around_zero(self):
+        # Not exactly 0 as the shared-sample form: the two terms no longer cancel.
+        # Over seeds the mean is ~0 and the spread ~ sqrt(nz / (2 * batch)).
+        batch, nz = 32, 4
+        values = torch.tensor([
+            mutual_info_batched(torch.zeros(batch, nz), torch.zeros(batch, nz), batch, seeded(seed),
+                                analytic_entropy=True)
+            for seed in range(400)
+        ])
+        assert abs(float(values.mean())) < 0.05
+        assert float(values.std()) == pytest.approx(math.sqrt(nz / (2 * batch)), rel=0.35)
+
+
 class TestActiveUnits:
     def test_counts_the_units_that_vary(self):
         noise = torch.randn(2000, 8, generator=seeded(0))

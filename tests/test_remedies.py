@@ -230,7 +230,7 @@ class TestAggressive:
         trainer = ScriptedTrainer([])
         for epoch, mi in enumerate([0.5, 0.8, 0.7, 2.0]):
             trainer.epoch = epoch
-            remedy.on_epoch_end(trainer, {"mi": mi})
+            remedy.on_epoch_end(trainer, {"mi_batch": mi, "mi": 0.0})
         assert remedy.active is False and remedy.stopped_after_epoch == 2
         assert remedy.train_step(trainer, trainer.batch) is False  # a plain step from now on
         assert trainer.calls == []
@@ -239,15 +239,24 @@ class TestAggressive:
         remedy = registry.parse("aggressive")
         trainer = ScriptedTrainer([])
         trainer.epoch = 0
-        remedy.on_epoch_end(trainer, {"mi": -0.01})
+        remedy.on_epoch_end(trainer, {"mi_batch": -0.01, "mi": 0.0})
         assert remedy.active is False
+
+    def test_stop_rule_reads_the_estimate_asked_for(self):
+        # He et al.'s per-batch estimate by default; the whole-set one on request.
+        for stop_mi, stays in (("batch", False), ("whole", True)):
+            remedy = registry.parse(f"aggressive(stop_mi={stop_mi})")
+            trainer = ScriptedTrainer([])
+            trainer.epoch = 0
+            remedy.on_epoch_end(trainer, {"mi_batch": -0.05, "mi": 0.0})
+            assert remedy.active is stays, stop_mi
 
     def test_min_epochs_defers_the_stop_rule(self):
         remedy = registry.parse("aggressive(min_epochs=3)")
         trainer = ScriptedTrainer([])
         for epoch, mi in enumerate([0.0, -0.1, 0.2, 0.1]):
             trainer.epoch = epoch
-            remedy.on_epoch_end(trainer, {"mi": mi})
+            remedy.on_epoch_end(trainer, {"mi_batch": mi, "mi": 0.0})
             assert remedy.active is (epoch < 3), epoch  # drops after epochs 1 and 2 are ignored
         assert remedy.stopped_after_epoch == 3
 

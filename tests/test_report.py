@@ -161,7 +161,7 @@ class TestRunsFrame:
         adam_labels = set(settings[frame["run_id"].str.endswith("-adam")])
         assert adam_labels == {"train.lr=0.001, train.optimizer=adam"}
         assert set(settings[frame["remedy"] == "pretrain-fb"]) == {""}  # its lr of 0.5 is its own
-        assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr"}
+        assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr", "train.decay_patience"}
         assert tables.remedy_owned_keys("none") == frozenset()
 
     def test_no_runs_is_a_config_error(self, tmp_path):

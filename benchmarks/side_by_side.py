@@ -1,0 +1,255 @@
+"""Run an authors' implementation and collapse-bench on one config, and print them side by side.
+
+    python benchmarks/side_by_side.py he aggressive+anneal \
+        --repo ~/src/vae-lagging-encoder --data-dir ../shared/data --seeds 3 --epochs 2
+
+The authors' repository is a local checkout the user fetched (never part of
+this project): jxhe/vae-lagging-encoder for He et al. 2019's settings,
+bohanli/vae-pretraining-encoder for Li et al. 2019's. The script copies it
+to a temporary folder, writes one config module there for the ptb-small
+files and the sizes asked for, runs its training script once per seed and
+reads per-epoch validation and final test KL / MI / AU from what it prints.
+The run is stopped when it reaches the final importance-weighted NLL, which
+the comparison does not use (batch-size-1 IW NLL takes longer than training
+at these sizes). The harness runs the same config through the Python API
+into `--out` (a normal store: runs resume and are never redone).
+
+MI on both sides is He et al.'s estimator (per batch, analytic entropy):
+the authors' print it, the harness records it as `mi_batch`. Each cell is
+mean +- sd over seeds; "agree" is a two-sided Welch t-test at 0.05, which
+with three seeds a side only flags large differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joblib import Parallel, delayed
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of a paper's table, as the authors' scripts and as a harness remedy."""
+
+    authors: str  # "he" or "li"
+    authors_args: tuple[str, ...]  # arguments of the authors' training script
+    remedy: str  # the harness's remedy spec
+    pretrain: bool = False  # Li et al.: an autoencoder stage (text_beta.py) first
+
+
+def settings(warm_up: int, pretrain_epochs: int, target_kl: float) -> dict[str, Setting]:
+    anneal = ("--kl_start", "0.1", "--warm_up", str(warm_up))
+    return {
+        "vanilla": Setting("he", ("--kl_start", "1.0"), "none"),
+        "anneal": Setting("he", anneal, f"kl-annealing(start=0.1,epochs={warm_up})"),
+        "aggressive": Setting("he", ("--aggressive", "1", "--kl_start", "1.0"), "aggressive"),
+        "aggressive+anneal": Setting("he", ("--aggressive", "1", *anneal),
+                                     f"aggressive+kl-annealing(start=0.1,epochs={warm_up})"),
+        "pretrain-fb": Setting(
+            "li", ("--reset_dec", "--kl_start", "0", "--warm_up", str(warm_up), "--target_kl",
+                   str(target_kl), "--fb", "2", "--lr", "0.5"),
+            f"pretrain-fb(pretrain_epochs={pretrain_epochs},warmup_epochs={warm_up},target_kl={target_kl})",
+            pretrain=True),
+    }
+
+
+VAL = re.compile(r"(VAL|TEST) --- avg_loss: (\S+), kl: (\S+), mi: (\S+), recon: (\S+)")
+AU = re.compile(r"^(\d+) active units")
+
+
+def write_config(repo: Path, args: argparse.Namespace, epochs: int) -> str:
+    """The authors' config module for ptb-small at the asked sizes; returns its dataset name."""
+    data = Path(args.data_dir).resolve() / "ptb"
+    params = {
+        "enc_type": "lstm", "dec_type": "lstm", "nz": args.nz, "ni": args.hidden, "enc_nh": args.hidden,
+        "dec_nh": args.hidden, "dec_dropout_in": 0.5, "dec_dropout_out": 0.5, "log_niter": 50,
+        "batch_size": args.batch, "epochs": epochs, "test_nepoch": 10**6,
+        "train_data": str(data / "ptb.valid.txt"), "val_data": str(data / "ptb.test.txt"),
+        "test_data": str(data / "ptb.test.txt"),
+    }
+    (repo / "config" / "config_cbside.py").write_text(f"params = {params!r}\n")
+    return "cbside"
+
+
+def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
+    """Yield the script's output lines; stop it once it starts the final IW NLL."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
+    with subprocess.Popen([sys.executable, "-u", *argv], cwd=repo, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("iw nll computing"):
+                proc.kill()
+                break
+            yield line
+        code = proc.wait()
+        if code not in (0, -9):
+            raise RuntimeError(f"{argv[0]} failed ({code}):\n{''.join(lines[-20:])}")
+
+
+def parse_log(lines: list[str]) -> dict[str, Any]:
+    """Per-epoch VAL rows and the last TEST row (the best checkpoint), each with its AU line."""
+    validation, test, pending = [], None, None
+    for line in lines:
+        match = VAL.search(line)
+        if match:
+            mode, loss, kl, mi, rec = match.groups()
+            pending = (mode, {"loss": float(loss), "kl": float(kl), "mi": float(mi), "rec": float(rec)})
+            continue
+        match = AU.match(line.strip())
+        if match and pending is not None:
+            mode, row = pending
+            row["au"] = int(match.group(1))
+            if mode == "VAL":
+                validation.append(row)
+            else:
+                test = row
+            pending = None
+    return {"validation": validation, "test": test}
+
+
+def run_authors(setting: Setting, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One seed of the authors' code in a private copy of their checkout."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "repo"
+        shutil.copytree(args.repo, repo, ignore=shutil.ignore_patterns(".git"))
+        dataset = write_config(repo, args, args.epochs)
+        if setting.authors == "he":
+            argv = ["text.py", "--dataset", dataset, "--taskid", str(seed % HE_SEEDS), *setting.authors_args]
+        else:
+            exp = repo / "exp"
+            if setting.pretrain:
+                write_config(repo, args, args.pretrain_epochs)
+                ae = ["text_beta.py", "--dataset", dataset, "--beta", "0", "--lr", "0.5",
+                      "--seed", str(seed), "--exp_dir", str(exp / "ae")]
+                list(run_authors_script(repo, ae))
+                write_config(repo, args, args.epochs)
+            argv = ["text_anneal_fb.py", "--dataset", dataset, "--seed", str(seed),
+                    "--exp_dir", str(exp / "vae"), *setting.authors_args]
+            if setting.pretrain:
+                argv += ["--load_path", str(exp / "ae" / "model.pt")]
+        parsed = parse_log(list(run_authors_script(repo, argv)))
+    return {"side": "authors", "seed": seed, **parsed, "wall_s": time.perf_counter() - started}
+
+
+def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One seed of collapse-bench on the same config, stored under `--out`."""
+    import torch
+
+    from bench.run import execute, plan_run, resolve_config
+
+    torch.set_num_threads(1)
+    overrides = {
+        "model.nz": args.nz, "model.emb": args.hidden, "model.enc_hidden": args.hidden,
+        "model.dec_hidden": args.hidden, "train.batch_size": args.batch, "train.epochs": args.epochs,
+        "eval.iw_samples": args.iw_samples, "eval.mi_estimator": "batch", "eval.mi_batch": args.batch,
+    }
+    cfg = resolve_config("ptb-small", setting.remedy, seed, overrides)
+    started = time.perf_counter()
+    metrics = execute(plan_run(cfg, args.data_dir), Path(args.out), "side-by-side")
+    if metrics["status"] != "finished":
+        raise RuntimeError(f"harness run {cfg.run_id()} {metrics['status']}: {metrics.get('reason')}")
+    validation = [{"loss": row["loss"], "kl": row["kl"], "mi": row["mi_batch"], "au": int(row["au"])}
+                  for row in metrics["validation"]]
+    test = {"loss": -metrics["test"]["elbo"], "kl": metrics["test"]["kl"], "mi": metrics["test"]["mi"],
+            "au": metrics["test"]["au"], "nll": metrics["test"]["nll"]}
+    return {"side": "harness", "seed": seed, "run_id": cfg.run_id(), "validation": validation,
+            "test": test, "wall_s": time.perf_counter() - started,
+            "harness_train_s": metrics["timings"]["train_s"]}
+
+
+def cell(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def agree(a: list[float], b: list[float]) -> str:
+    """'yes' unless a Welch t-test rejects equal means at 0.05 (needs 2+ values a side)."""
+    if min(len(a), len(b)) < 2:
+        return "-"
+    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
+        return "yes" if a[0] == b[0] else "no"
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    return "yes" if p != p or p >= 0.05 else f"no (p={p:.3f})"
+
+
+def table(name: str, results: list[dict[str, Any]]) -> str:
+    """Markdown: per-epoch validation and final test, authors vs harness, mean ± sd over seeds."""
+    sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
+    lines = [f"### {name}", "",
+             "| split | metric | authors | harness | agree |", "|---|---|---|---|---|"]
+    epochs = min(len(r["validation"]) for r in results)
+    rows: list[tuple[str, Any]] = [(f"valid epoch {e + 1}", lambda r, e=e: r["validation"][e])
+                                   for e in range(epochs)]
+    rows.append(("test (best epoch)", lambda r: r["test"]))
+    for label, pick in rows:
+        for metric in ("kl", "mi", "au", "loss"):
+            a = [pick(r)[metric] for r in sides["authors"]]
+            b = [pick(r)[metric] for r in sides["harness"]]
+            lines.append(f"| {label} | {metric} | {cell(a)} | {cell(b)} | {agree(a, b)} |")
+    walls = {side: statistics.mean(r["wall_s"] for r in runs) for side, runs in sides.items()}
+    lines += ["", f"Wall time per run, mean: authors {walls['authors']:.0f} s, harness {walls['harness']:.0f} s "
+              f"(1 thread each). `loss` is the negative ELBO, one z sample."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("setting", help="vanilla, anneal, aggressive, aggressive+anneal (He et al.) "
+                                        "or pretrain-fb (Li et al.)")
+    parser.add_argument("--repo", required=True, help="local checkout of the authors' repository")
+    parser.add_argument("--data-dir", required=True, help="folder holding ptb/ptb.valid.txt and ptb.test.txt")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--nz", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=50, help="embedding and LSTM size, both halves")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--warm-up", type=int, default=10, help="KL warm-up epochs (anneal settings)")
+    parser.add_argument("--pretrain-epochs", type=int, default=5, help="pretrain-fb: autoencoder epochs")
+    parser.add_argument("--target-kl", type=float, default=8.0, help="pretrain-fb: free-bits target")
+    parser.add_argument("--iw-samples", type=int, default=10, help="harness IW NLL samples (not compared)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
+    parser.add_argument("--out", default=str(ROOT / "results"), help="harness store")
+    parser.add_argument("--json", help="write every run's numbers here")
+    args = parser.parse_args()
+    known = settings(args.warm_up, args.pretrain_epochs, args.target_kl)
+    if args.setting not in known:
+        parser.error(f"unknown setting '{args.setting}'; one of {', '.join(known)}")
+    setting = known[args.setting]
+    script = "text.py" if setting.authors == "he" else "text_anneal_fb.py"
+    if not (Path(args.repo) / script).is_file():
+        parser.error(f"{args.repo} has no {script}: give a checkout of the authors' repository")
+    jobs = [(run, seed) for seed in range(args.seeds) for run in (run_authors, run_harness)]
+    results = Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
+    title = (f"{args.setting}: ptb-small, nz {args.nz}, hidden {args.hidden}, batch {args.batch}, "
+             f"{args.epochs} epochs, {args.seeds} seeds")
+    print(table(title, results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"setting": args.setting, "config": vars(args),
+                                               "runs": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
