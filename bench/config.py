@@ -34,7 +34,7 @@ class DataConfig:
 
 
 # How the model's weights start: see bench/models/init.py for why it matters.
-INIT_SCHEMES = ("reference", "pytorch")
+INIT_SCHEMES = ("reference", "pytorch", "pytorch-encoder")
 PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (autocast)
 
 
@@ -52,7 +52,8 @@ class ModelConfig:
     cnn_dilations: tuple[int, ...] = (1, 2, 4)
     cnn_channels: int = 256
     bn_gamma: float = 0.0  # > 0: BatchNorm on the encoder mean with fixed scale (BN-VAE)
-    init: str = "reference"  # "reference" (He et al.: U(-0.01, 0.01)) or "pytorch" (per-layer defaults)
+    init: str = "reference"  # "reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer defaults),
+    # or "pytorch-encoder" (BN-VAE's code: PyTorch defaults in the encoder, reference in the decoder)
 
 
 @dataclass

@@ -166,9 +166,9 @@ class Trainer:
 
     def reset_decoder(self) -> None:
         """Re-initialise the decoder and its optimiser (pretraining remedies)."""
-        from bench.models.init import initialise
+        from bench.models.init import half_scheme, initialise
 
-        initialise(self.model.decoder, self.cfg.model.init)
+        initialise(self.model.decoder, half_scheme(self.cfg.model.init, "decoder"))
         self.enc_opt, self.dec_opt = self._optimisers(self.protocol.lr)
 
     # --- the loop -----------------------------------------------------------

@@ -71,7 +71,7 @@ def settings(warm_up: int, pretrain_epochs: int, target_kl: float) -> dict[str, 
     }
 
 
-VAL = re.compile(r"(VAL|TEST) --- avg_loss: (\S+), kl: (\S+), mi: (\S+), recon: (\S+)")
+VAL = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.e+]+), kl: ([-\d.e+]+), mi: ([-\d.e+]+), recon: ([-\d.e+]+)")
 AU = re.compile(r"^(\d+) active units")
 
 

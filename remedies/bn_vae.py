@@ -24,17 +24,26 @@ class BNVAE(Remedy):
     frozen scale) therefore keeps it above nz gamma^2 / 2, and collapse to 0
     is impossible. The encoder implements the layer (`model.bn_gamma`);
     this remedy turns it on. Default gamma 0.5.
+
+    As their code (valdersoul/bn-vae), by default (`authors_init`) the
+    encoder keeps PyTorch's initialisation where a run would use He et al.'s
+    reference init for both halves (`model.init = "pytorch-encoder"`), and
+    the lr schedule waits 5 epochs without improvement before halving.
     """
 
     paper = "Zhu et al. 2020, EMNLP, arXiv:2004.12585"
 
     gamma: float = 0.5
+    authors_init: bool = True
 
     def __post_init__(self) -> None:
         if self.gamma <= 0:
             raise ConfigError(f"bn-vae: gamma must be > 0, got {self.gamma}")
 
     def configure(self, cfg: RunConfig) -> RunConfig:
-        """Turn on BatchNorm on mu with this fixed scale."""
+        """Turn on BatchNorm on mu with this fixed scale; their init and lr patience."""
         cfg.model.bn_gamma = self.gamma
+        cfg.train.decay_patience = 5
+        if self.authors_init and cfg.model.init == "reference":
+            cfg.model.init = "pytorch-encoder"
         return cfg

@@ -302,6 +302,19 @@ def test_bn_vae_turns_on_the_encoder_batch_norm():
     assert not bn.weight.requires_grad
 
 
+def test_bn_vae_initialises_and_schedules_as_its_authors_code():
+    # valdersoul/bn-vae: the encoder keeps PyTorch's init, the decoder gets U(-0.01, 0.01); patience 5.
+    cfg = resolve_config("synthetic", "bn-vae", 0, TINY)
+    assert cfg.model.init == "pytorch-encoder" and cfg.train.decay_patience == 5
+    model = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy)).model
+    assert model.encoder.lstm.weight_hh_l0.detach().abs().max() > 0.05
+    assert model.decoder.lstm.weight_hh_l0.detach().abs().max() <= 0.01
+    plain = resolve_config("synthetic", "bn-vae(authors_init=false)", 0, TINY)
+    assert plain.model.init == "reference"
+    chosen = resolve_config("synthetic", "bn-vae", 0, {**TINY, "model.init": "pytorch"})
+    assert chosen.model.init == "pytorch"  # a scheme the user set is kept
+
+
 def test_pretrain_fb_pretrains_then_resets_the_decoder(monkeypatch):
     cfg = resolve_config("synthetic", "pretrain-fb(pretrain_epochs=2)", 0, TINY)
     assert cfg.train.lr == 0.5

@@ -8,9 +8,28 @@ so a schedule on the KL weight has nothing to act on. Under PyTorch's
 defaults (uniform in +-1/sqrt(fan_in), N(0, 1) embeddings) the encoder
 encodes once the KL weight is low, which is the situation the annealing
 papers describe. `tests/test_remedy_behaviour.py` measures both.
+
+"pytorch-encoder" is BN-VAE's code (valdersoul/bn-vae): its encoder skips
+the reference init and keeps PyTorch's defaults, its decoder takes the
+reference one.
 """
 
 from torch import nn
+
+
+HALVES = {"reference": ("reference", "reference"), "pytorch": ("pytorch", "pytorch"),
+          "pytorch-encoder": ("pytorch", "reference")}  # scheme -> (encoder's, decoder's)
+
+
+def half_scheme(scheme: str, half: str) -> str:
+    """The plain scheme ("reference" or "pytorch") that `scheme` gives the "encoder" or "decoder"."""
+    return HALVES[scheme][0 if half == "encoder" else 1]
+
+
+def initialise_model(model: nn.Module, scheme: str) -> None:
+    """Initialise a VAE's encoder and decoder, each by its half of `scheme`."""
+    initialise(model.encoder, half_scheme(scheme, "encoder"))
+    initialise(model.decoder, half_scheme(scheme, "decoder"))
 
 
 def initialise(module: nn.Module, scheme: str) -> None:

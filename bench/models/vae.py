@@ -18,7 +18,7 @@ from bench.data.batching import Batch
 from bench.data.vocab import PAD
 from bench.metrics import gaussian_kl_per_dim, sample_posterior
 from bench.models.encoder import LSTMEncoder
-from bench.models.init import initialise
+from bench.models.init import initialise_model
 from bench.models.lstm_decoder import LSTMDecoder
 
 
@@ -87,5 +87,5 @@ def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
     else:
         decoder = LSTMDecoder(vocab_size, cfg)
     model = SentenceVAE(encoder, decoder, cfg.nz)
-    initialise(model, cfg.init)
+    initialise_model(model, cfg.init)
     return model
