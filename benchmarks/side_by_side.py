@@ -71,7 +71,8 @@ def settings(warm_up: int, pretrain_epochs: int, target_kl: float) -> dict[str, 
     }
 
 
-VAL = re.compile(r"(VAL|TEST) --- avg_loss: ([-\d.e+]+), kl: ([-\d.e+]+), mi: ([-\d.e+]+), recon: ([-\d.e+]+)")
+NUMBER = r"([-\d.e+]+)"
+VAL = re.compile(rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl: {NUMBER}, mi: {NUMBER}, recon: {NUMBER}")
 AU = re.compile(r"^(\d+) active units")
 
 
@@ -210,13 +211,14 @@ def table(name: str, results: list[dict[str, Any]]) -> str:
             b = [pick(r)[metric] for r in sides["harness"]]
             lines.append(f"| {label} | {metric} | {cell(a)} | {cell(b)} | {agree(a, b)} |")
     walls = {side: statistics.mean(r["wall_s"] for r in runs) for side, runs in sides.items()}
-    lines += ["", f"Wall time per run, mean: authors {walls['authors']:.0f} s, harness {walls['harness']:.0f} s "
-              f"(1 thread each). `loss` is the negative ELBO, one z sample."]
+    lines += ["", f"Wall time per run, mean: authors {walls['authors']:.0f} s, "
+              f"harness {walls['harness']:.0f} s (1 thread each). `loss` is the negative ELBO, one z sample."]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("setting", help="vanilla, anneal, aggressive, aggressive+anneal (He et al.) "
                                         "or pretrain-fb (Li et al.)")
     parser.add_argument("--repo", required=True, help="local checkout of the authors' repository")

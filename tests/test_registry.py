@@ -213,8 +213,8 @@ class TestCli:
 
     def test_list_json(self):
         rows = {row["name"]: row for row in json.loads(invoke("list", "remedies", "--json").output)}
-        assert rows["cyclical"]["parameters"] == {"cycles": 4, "ratio": 0.5, "start": 0.0,
-                                                  "lr_restart": False}
+        assert rows["cyclical"]["parameters"] == {"cycles": 4, "ratio": 0.5, "start": 0.1,
+                                                  "lr_restart": True}
         assert all(rows[name]["paper"] for name in BUILTINS)
 
     def test_unknown_remedy_exits_2_and_writes_nothing(self, tmp_path):

@@ -107,28 +107,34 @@ class TestCyclical:
         assert ours == pytest.approx(reference, abs=1e-9)
 
     def test_known_values(self):
-        remedy = configured("cyclical", epochs=8)  # period 200 steps, ramp over 100
+        remedy = configured("cyclical(start=0)", epochs=8)  # period 200 steps, ramp over 100
         values = {step: remedy.kl_weight(step, SPE) for step in (0, 50, 100, 199, 200, 250, 799)}
         assert values == pytest.approx({0: 0.0, 50: 0.5, 100: 1.0, 199: 1.0, 200: 0.0, 250: 0.5,
                                         799: 1.0})
 
+    def test_default_restarts_at_0_1_as_fu_et_al_ptb_script(self):
+        remedy = configured("cyclical", epochs=8)
+        assert remedy.kl_weight(0, SPE) == pytest.approx(0.1)
+        assert remedy.kl_weight(200, SPE) == pytest.approx(0.1)
+        assert remedy.kl_weight(50, SPE) == pytest.approx(0.55)
+
     def test_horizon_comes_from_the_config(self):
-        assert configured("cyclical", epochs=4).kl_weight(50, SPE) == pytest.approx(1.0)
-        assert configured("cyclical", epochs=8).kl_weight(50, SPE) == pytest.approx(0.5)
+        assert configured("cyclical(start=0)", epochs=4).kl_weight(50, SPE) == pytest.approx(1.0)
+        assert configured("cyclical(start=0)", epochs=8).kl_weight(50, SPE) == pytest.approx(0.5)
 
     def test_unconfigured_says_so(self):
         with pytest.raises(RuntimeError, match="configure"):
             registry.parse("cyclical").kl_weight(0, SPE)
 
-    def test_lr_restart_is_off_by_default(self):
+    def test_lr_restart_can_be_turned_off(self):
         trainer = FakeTrainer(step=50)
-        configured("cyclical", epochs=8).before_step(trainer)
+        configured("cyclical(lr_restart=false)", epochs=8).before_step(trainer)
         assert trainer.factors == []
 
     @pytest.mark.parametrize("step", [0, 50, 100, 150, 200, 330])
-    def test_cosine_lr_restart_per_cycle(self, step):
+    def test_cosine_lr_restart_per_cycle_by_default(self, step):
         trainer = FakeTrainer(step=step)
-        configured("cyclical(lr_restart=true)", epochs=8).before_step(trainer)
+        configured("cyclical", epochs=8).before_step(trainer)
         position = (step % 200) / 200
         assert trainer.factors == [pytest.approx(0.5 * (1 + math.cos(math.pi * position)))]
 

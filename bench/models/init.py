@@ -16,7 +16,6 @@ reference one.
 
 from torch import nn
 
-
 HALVES = {"reference": ("reference", "reference"), "pytorch": ("pytorch", "pytorch"),
           "pytorch-encoder": ("pytorch", "reference")}  # scheme -> (encoder's, decoder's)
 
