@@ -127,7 +127,8 @@ class RunConfig:
 
 SECTIONS = ("data", "model", "train", "eval")
 
-# Sizes from PAPERS.md (nz / emb / hidden / batch / max epochs).
+# The papers' sizes (nz / emb / hidden / batch / max epochs): He et al. 2019 (synthetic, yahoo),
+# Li et al. 2019 (ptb, snli); docs/fidelity.md.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "synthetic": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50,
                   "model.dec_hidden": 50, "train.batch_size": 16, "train.epochs": 50},

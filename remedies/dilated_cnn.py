@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 _BLOCK = (1, 2, 4, 8, 16)
 
-# Yang et al.'s four decoders; PAPERS.md marks these sizes as unverified.
+# Yang et al.'s four decoders (arXiv:1702.08139, Table 1 dilations; no public code to check them against).
 SIZES: dict[str, tuple[int, ...]] = {
     "small": (1, 2, 4),
     "medium": _BLOCK,
