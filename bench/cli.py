@@ -174,6 +174,7 @@ def list_suites(as_json: bool) -> None:
                   lambda row: f"{row['cells']} cells on {', '.join(row['datasets'])}; file: {row['path']}")
 
 
+from bench.commands.compare import compare  # noqa: E402
 from bench.commands.probe import probe  # noqa: E402
 from bench.commands.report import report  # noqa: E402
 from bench.commands.run import run  # noqa: E402
@@ -181,6 +182,7 @@ from bench.commands.samples import samples  # noqa: E402
 
 cli.add_command(run)
 cli.add_command(report)
+cli.add_command(compare)
 cli.add_command(samples)
 cli.add_command(probe)
 

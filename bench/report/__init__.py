@@ -2,7 +2,8 @@
 
 `build_report(store_dir)` is the entry point (the `report` command calls it).
 Modules: `tables` (store -> pandas), `stats` (CIs, Welch, Holm, Hedges' g),
-`plots` (seaborn figures, byte-stable PNGs), `render` (report.md, CSVs, LaTeX).
+`plots` (seaborn figures, byte-stable PNGs), `render` (report.md, CSVs, LaTeX); `compare`
+(two stores of the same cells, paired seed by seed: `collapse-bench compare`).
 """
 
 from bench.report.render import Report, build_report

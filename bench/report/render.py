@@ -108,16 +108,29 @@ def _p(value: float) -> str:
 # ----------------------------------------------------------------- markdown
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    """A GitHub-flavoured markdown table; `right[i]` right-aligns column i (numbers)."""
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],
+                   aligned: bool = False) -> str:
+    """A GitHub-flavoured markdown table; `right[i]` right-aligns column i (numbers).
 
-    rule = "|" + "|".join("---:" if flag else ":---" for flag in right) + "|"
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+    `aligned` pads every column to its widest cell, so the same text reads as a
+    table in a terminal too.
+    """
+    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) if aligned else 0 for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(
+            cell.rjust(width) if flag else cell.ljust(width)
+            for cell, width, flag in zip(row, widths, right, strict=True)
+        ) + " |"
+
+    dashes = [width + 1 if aligned else 3 for width in widths]  # aligned: as wide as a cell and its spaces
+    rule = "|" + "|".join("-" * count + ":" if flag else ":" + "-" * count
+                          for count, flag in zip(dashes, right, strict=True)) + "|"
+    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
-def _counts(runs: pd.DataFrame) -> str:
+def run_counts(runs: pd.DataFrame) -> str:
     status = runs["status"].value_counts()
     parts = [f"{status.get(FINISHED, 0)} finished", f"{status.get(FAILED, 0)} failed"]
     if status.get(UNFINISHED, 0):
@@ -165,7 +178,7 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
     shown = runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
     parts = [
         f"# Posterior-collapse report: {store_dir.name}",
-        f"Built by `collapse-bench report` from `{store_dir}`: {_counts(runs)}, "
+        f"Built by `collapse-bench report` from `{store_dir}`: {run_counts(runs)}, "
         f"{runs['condition'].nunique()} dataset cell(s), {runs['remedy'].nunique()} remedies. "
         f"Baseline for the tests: `{shown}`.",
         _how_to_read(shown, PROBE_METRIC.key in set(table["metric"])),

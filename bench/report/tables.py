@@ -98,7 +98,7 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
     rows = [row for row in (_run_row(folder) for folder in folders) if row is not None]
     if not rows:
         raise ConfigError(
-            f"no runs under {Path(store_dir) / RUNS}: point report at a suite folder such as "
+            f"no runs under {Path(store_dir) / RUNS}: give a suite folder such as "
             "results/demo (the one holding runs/<run-id>/), after `collapse-bench run`"
         )
     runs = pd.DataFrame(rows)
