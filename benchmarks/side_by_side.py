@@ -76,6 +76,17 @@ VAL = re.compile(rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl: {NUMBER}, mi: {NUMBER
 AU = re.compile(r"^(\d+) active units")
 
 
+def training_file(repo: Path, args: argparse.Namespace) -> Path:
+    """ptb-small's training file, or its first `--train-limit` lines (the harness's data.train_limit)."""
+    source = Path(args.data_dir).resolve() / "ptb" / "ptb.valid.txt"
+    if not args.train_limit:
+        return source
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[: args.train_limit]
+    limited = repo / "cbside.train.txt"
+    limited.write_text("".join(lines), encoding="utf-8")
+    return limited
+
+
 def write_config(repo: Path, args: argparse.Namespace, epochs: int) -> str:
     """The authors' config module for ptb-small at the asked sizes; returns its dataset name."""
     data = Path(args.data_dir).resolve() / "ptb"
@@ -83,7 +94,7 @@ def write_config(repo: Path, args: argparse.Namespace, epochs: int) -> str:
         "enc_type": "lstm", "dec_type": "lstm", "nz": args.nz, "ni": args.hidden, "enc_nh": args.hidden,
         "dec_nh": args.hidden, "dec_dropout_in": 0.5, "dec_dropout_out": 0.5, "log_niter": 50,
         "batch_size": args.batch, "epochs": epochs, "test_nepoch": 10**6,
-        "train_data": str(data / "ptb.valid.txt"), "val_data": str(data / "ptb.test.txt"),
+        "train_data": str(training_file(repo, args)), "val_data": str(data / "ptb.test.txt"),
         "test_data": str(data / "ptb.test.txt"),
     }
     (repo / "config" / "config_cbside.py").write_text(f"params = {params!r}\n")
@@ -165,6 +176,7 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
         "model.nz": args.nz, "model.emb": args.hidden, "model.enc_hidden": args.hidden,
         "model.dec_hidden": args.hidden, "train.batch_size": args.batch, "train.epochs": args.epochs,
         "eval.iw_samples": args.iw_samples, "eval.mi_estimator": "batch", "eval.mi_batch": args.batch,
+        "data.train_limit": args.train_limit,
     }
     cfg = resolve_config("ptb-small", setting.remedy, seed, overrides)
     started = time.perf_counter()
@@ -231,6 +243,8 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=10, help="KL warm-up epochs (anneal settings)")
     parser.add_argument("--pretrain-epochs", type=int, default=5, help="pretrain-fb: autoencoder epochs")
     parser.add_argument("--target-kl", type=float, default=8.0, help="pretrain-fb: free-bits target")
+    parser.add_argument("--train-limit", type=int, default=0,
+                        help="train on the first N sentences of ptb-small's training file (0: all 3,370)")
     parser.add_argument("--iw-samples", type=int, default=10, help="harness IW NLL samples (not compared)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     parser.add_argument("--out", default=str(ROOT / "results"), help="harness store")
@@ -245,8 +259,10 @@ def main() -> None:
         parser.error(f"{args.repo} has no {script}: give a checkout of the authors' repository")
     jobs = [(run, seed) for seed in range(args.seeds) for run in (run_authors, run_harness)]
     results = Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
-    title = (f"{args.setting}: ptb-small, nz {args.nz}, hidden {args.hidden}, batch {args.batch}, "
-             f"{args.epochs} epochs, {args.seeds} seeds")
+    sentences = (f"first {args.train_limit} training sentences" if args.train_limit
+                 else "3,370 training sentences")
+    title = (f"{args.setting}: ptb-small ({sentences}), nz {args.nz}, hidden {args.hidden}, "
+             f"batch {args.batch}, {args.epochs} epochs, {args.seeds} seeds")
     print(table(title, results))
     if args.json:
         Path(args.json).write_text(json.dumps({"setting": args.setting, "config": vars(args),
