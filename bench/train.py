@@ -84,6 +84,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.model: SentenceVAE = build_model(len(corpus.vocab), cfg.model).to(self.device)
         self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size)
+        if cfg.model.bn_gamma > 0:  # BatchNorm cannot normalise one sentence; BN-VAE's code skips it too
+            self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
         self.valid_batches = split_batches(corpus.splits["valid"])
         diag = corpus.splits["valid"][: cfg.train.diag_batch]
         self.diag_batches = split_batches(diag)

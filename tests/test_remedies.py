@@ -315,6 +315,17 @@ def test_bn_vae_initialises_and_schedules_as_its_authors_code():
     assert chosen.model.init == "pytorch"  # a scheme the user set is kept
 
 
+def test_bn_vae_skips_a_one_sentence_training_batch_as_its_authors_code():
+    # 17 sentences in batches of 8 leave one alone; BatchNorm in training mode cannot take it.
+    cfg = resolve_config("synthetic", "bn-vae", 0, TINY)
+    plan = plan_run(cfg)
+    corpus = dataclasses.replace(plan.corpus, splits={**plan.corpus.splits,
+                                                      "train": plan.corpus.splits["train"][:17]})
+    trainer = Trainer(cfg, corpus, plan.remedy)
+    assert [len(batch) for batch in trainer.train_batches] == [8, 8]
+    trainer.run_epoch()  # with the lone sentence: "Expected more than 1 value per channel"
+
+
 def test_pretrain_fb_pretrains_then_resets_the_decoder(monkeypatch):
     cfg = resolve_config("synthetic", "pretrain-fb(pretrain_epochs=2)", 0, TINY)
     assert cfg.train.lr == 0.5
