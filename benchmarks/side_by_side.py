@@ -14,8 +14,10 @@ the comparison does not use (batch-size-1 IW NLL takes longer than training
 at these sizes). The harness runs the same config through the Python API
 into `--out` (a normal store: runs resume and are never redone).
 
-MI on both sides is He et al.'s estimator (per batch, analytic entropy):
-the authors' print it, the harness records it as `mi_batch`. Each cell is
+MI on both sides is the estimator the authors' script prints: He et al.'s
+per-batch one (analytic entropy; the harness records it as `mi_batch`),
+and for Li et al. their whole-set one (the harness's `mi`, which uses a
+shared sample instead of the analytic entropy). Each cell is
 mean +- sd over seeds; "agree" is a two-sided Welch t-test at 0.05, which
 with three seeds a side only flags large differences.
 """
@@ -53,6 +55,11 @@ class Setting:
     authors_args: tuple[str, ...]  # arguments of the authors' training script
     remedy: str  # the harness's remedy spec
     pretrain: bool = False  # Li et al.: an autoencoder stage (text_beta.py) first
+
+    @property
+    def whole_set_mi(self) -> bool:
+        """Li et al.'s scripts print a whole-set MI, He et al.'s a per-batch one."""
+        return self.authors == "li"
 
 
 def settings(warm_up: int, pretrain_epochs: int, target_kl: float) -> dict[str, Setting]:
@@ -101,11 +108,22 @@ def write_config(repo: Path, args: argparse.Namespace, epochs: int) -> str:
     return "cbside"
 
 
+# Li et al.'s MI code moves tensors with `.cuda()` unconditionally; on a machine
+# without CUDA the launcher makes that a no-op, leaving their files untouched.
+LAUNCHER = """
+import runpy, sys, torch
+if not torch.cuda.is_available():
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
     """Yield the script's output lines; stop it once it starts the final IW NLL."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-    with subprocess.Popen([sys.executable, "-u", *argv], cwd=repo, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen([sys.executable, "-u", "-c", LAUNCHER, *argv], cwd=repo, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         lines = []
         for line in proc.stdout:
@@ -175,7 +193,8 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
     overrides = {
         "model.nz": args.nz, "model.emb": args.hidden, "model.enc_hidden": args.hidden,
         "model.dec_hidden": args.hidden, "train.batch_size": args.batch, "train.epochs": args.epochs,
-        "eval.iw_samples": args.iw_samples, "eval.mi_estimator": "batch", "eval.mi_batch": args.batch,
+        "eval.iw_samples": args.iw_samples, "eval.mi_batch": args.batch,
+        "eval.mi_estimator": "whole" if setting.whole_set_mi else "batch",
         "data.train_limit": args.train_limit,
     }
     cfg = resolve_config("ptb-small", setting.remedy, seed, overrides)
@@ -183,7 +202,8 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
     metrics = execute(plan_run(cfg, args.data_dir), Path(args.out), "side-by-side")
     if metrics["status"] != "finished":
         raise RuntimeError(f"harness run {cfg.run_id()} {metrics['status']}: {metrics.get('reason')}")
-    validation = [{"loss": row["loss"], "kl": row["kl"], "mi": row["mi_batch"], "au": int(row["au"])}
+    mi_key = "mi" if setting.whole_set_mi else "mi_batch"
+    validation = [{"loss": row["loss"], "kl": row["kl"], "mi": row[mi_key], "au": int(row["au"])}
                   for row in metrics["validation"]]
     test = {"loss": -metrics["test"]["elbo"], "kl": metrics["test"]["kl"], "mi": metrics["test"]["mi"],
             "au": metrics["test"]["au"], "nll": metrics["test"]["nll"]}
