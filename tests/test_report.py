@@ -20,11 +20,12 @@ from scipy import stats
 from bench import store
 from bench.cli import cli
 from bench.report import build_report, render, tables
-from bench.report.plots import markers, palette, pick_snapshots
+from bench.report.plots import SWEEPS, markers, palette, pick_snapshots, sweep
 from bench.run import resolve_config
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
 PTB = {"eval.iw_samples": 50}
+ADAM = {**PTB, "train.optimizer": "adam", "train.lr": 0.001}
 # (dataset, remedy, seeds, overrides, (nll, kl, mi, au) means, receptive field)
 CELLS = [
     ("synthetic", "none", (0, 1, 2), SYNTHETIC, (61.0, 0.01, 0.00, 0.0), None),
@@ -258,6 +259,52 @@ class TestReportFolder:
         again = build_report(suite, tmp_path / "again")
         for name in built.figures:
             assert (built.out / name).read_bytes() == (again.out / name).read_bytes(), name
+
+
+def _points(ax) -> set[tuple[float, float]]:
+    """The (x, y) of the single-run dots of a panel."""
+    (dots,) = [c for c in ax.collections if c.get_offsets().shape[0] and c.get_sizes().tolist() == [12]]
+    return {(round(float(x), 6), round(float(y), 6)) for x, y in dots.get_offsets()}
+
+
+class TestSweeps:
+    WORD_KEEP, RECEPTIVE_FIELD = (next(s for s in SWEEPS if s.column == c) for c in ("word_keep",
+                                                                                       "receptive_field"))
+
+    def test_word_keep_pools_runs_only_within_their_row_group(self, tmp_path):
+        cells = [
+            ("ptb-small", "none", (0, 1), PTB, (101.5, 0.05, 0.02, 0.0), None),
+            ("ptb-small", "word-dropout(keep=0.5)", (0, 1), PTB, (102.0, 2.0, 1.0, 3.0), None),
+            ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+            ("ptb-small", "word-dropout(keep=0.5)", (0, 1), ADAM, (99.0, 6.0, 3.0, 8.0), None),
+        ]
+        runs = tables.load_runs(write_store(tmp_path, cells))
+        figure = sweep(runs, self.WORD_KEEP).figure
+        kl_axes = figure.axes[0::2]
+        assert len(kl_axes) == runs["condition"].nunique() == 2  # one row per row group, not per dataset
+        for ax, (condition, cell) in zip(kl_axes, runs.groupby("condition", sort=True), strict=True):
+            assert ax.get_title().startswith(condition)
+            keep = cell["word_keep"].fillna(1.0)  # the `none` runs sit at keep rate 1
+            assert _points(ax) == {(round(x, 6), round(y, 6)) for x, y in zip(keep, cell["kl"], strict=True)}
+
+    def test_keep_rate_one_is_the_none_run_of_the_same_group(self, runs):
+        figure = sweep(runs, self.WORD_KEEP).figure
+        kl = figure.axes[0]
+        none_kl = runs.loc[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none"), "kl"].mean()
+        mean_line = kl.lines[0]
+        assert list(mean_line.get_xdata()) == [0.25, 0.75, 1.0]
+        assert mean_line.get_ydata()[-1] == pytest.approx(none_kl)
+        assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+            "mean over seeds", "one run (seed)", self.WORD_KEEP.baseline_name]
+
+    def test_the_cnn_sweep_draws_the_lstm_decoder_as_a_reference_level(self, runs):
+        figure = sweep(runs, self.RECEPTIVE_FIELD).figure
+        none = runs[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none")]
+        for ax, key in zip(figure.axes, ("kl", "nll_iw"), strict=True):
+            levels = [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--"]
+            assert levels == [pytest.approx(none[key].mean())]
+            assert {x for x, _ in _points(ax)} == {15, 125}  # the LSTM has no receptive field to plot at
+        assert self.RECEPTIVE_FIELD.baseline_name in [t.get_text() for t in figure.legends[0].get_texts()]
 
 
 def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():

@@ -19,7 +19,7 @@ import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib as mpl
 import numpy as np
@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bench.report.stats import t_half_width
+from bench.report.stats import mean_ci, t_half_width
 from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k
 
 DPI = 150
@@ -42,12 +42,22 @@ NATS_SPAN = 0.1  # KL and MI axes show at least [0, 0.1] nats
 
 @dataclass(frozen=True)
 class FigureFile:
-    """A rendered figure: file name in the report folder, heading, caption, PNG bytes."""
+    """A figure of the report: PNG file name in the report folder, heading, caption, the figure.
+
+    The figure itself is kept (not only its bytes) so that tests can read
+    its axes, limits and labels.
+    """
 
     name: str
     title: str
     caption: str
-    png: bytes
+    figure: Figure = field(repr=False, compare=False)
+
+    def png(self) -> bytes:
+        """PNG without the software stamp, so the same store gives the same bytes."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        return buffer.getvalue()
 
 
 @contextmanager
@@ -57,12 +67,6 @@ def _style() -> Iterator[None]:
           "axes.titleweight": "bold"}
     with mpl.rc_context(rc):
         yield
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def palette(order: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -154,7 +158,7 @@ def metric_bars(runs: pd.DataFrame, summary: pd.DataFrame, order: list[str],
         "metric_bars.png", "Test metrics per remedy",
         "Mean over seeds with 95% t-interval (bars; NLL as a dot) and each finished run (black dots); "
         "n counts finished seeds, failed runs are named apart and excluded.",
-        _png(figure),
+        figure,
     )
 
 
@@ -275,7 +279,7 @@ def kl_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tuple])
         "overlap as nested stripes)."
     )
     return FigureFile("kl_curve.png", "KL term and KL weight over training (Bowman's figure)", caption,
-                      _png(figure))
+                      figure)
 
 
 def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tuple]) -> FigureFile | None:
@@ -293,7 +297,7 @@ def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tupl
         "MI and AU measured every few steps on a fixed batch of validation sentences; mean over seeds "
         "with 95% t-band. Both stay at 0 when the posterior has collapsed; AU lines that coincide "
         "show as nested stripes.",
-        _png(figure),
+        figure,
     )
 
 
@@ -327,7 +331,7 @@ def tradeoff(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) ->
         "tradeoff.png", "Trade-off: NLL against MI",
         "Each point is one finished run. Down is better NLL; right is more information in z "
         "(less collapse). A remedy worth having moves right without moving up.",
-        _png(figure),
+        figure,
     )
 
 
@@ -374,7 +378,7 @@ def sentiment_probe(runs: pd.DataFrame, order: list[str], colours: dict[str, tup
         "Dashed: the same classifier on bag-of-words features of the same sentences; dotted: always "
         "guessing the most frequent label. A z that says nothing about the label (a collapsed one) sits "
         "on the dotted line.",
-        _png(figure),
+        figure,
     )
 
 
@@ -467,7 +471,7 @@ def posterior_mean(snapshots: pd.DataFrame, order: list[str], colours: dict[str,
                 "mean (grid quadrature over z); dashed: the diagonal, where inference keeps up with the "
                 "model. Collapse pulls both to the origin; lagging inference leaves points off the "
                 "diagonal.",
-                _png(figure),
+                figure,
             ))
     return files
 
@@ -478,10 +482,17 @@ def _slug(text: str) -> str:
 
 # --------------------------------------------------------- sweeps
 
+BASELINE = "none"  # the run without a remedy: keep rate 1, and the LSTM decoder the CNN replaces
+
 
 @dataclass(frozen=True)
 class Sweep:
-    """A remedy parameter that a suite may sweep, and what the papers say it does."""
+    """A remedy parameter that a suite may sweep, and what the papers say it does.
+
+    `baseline_at`: where the `none` run of the same row group sits on the x
+    axis (keep rate 1); None when it has no place there (an LSTM has no
+    receptive field), and it is drawn as a reference level instead.
+    """
 
     column: str  # column of the runs table holding the parameter
     axis: str
@@ -489,44 +500,106 @@ class Sweep:
     title: str
     file: str
     caption: str
+    baseline_at: float | None
+    baseline_name: str  # the `none` run in the legend
 
 
 SWEEPS = (
     Sweep("receptive_field", "receptive field of the CNN decoder [tokens]",
           "CNN receptive field against KL and NLL",
           "Dilated CNN decoder: receptive field against KL and NLL (Yang et al. 2017)", "receptive_field.png",
-          "Line: mean over seeds per receptive field; dots: single runs. A smaller receptive field leaves "
-          "more to z (more KL) at some cost in NLL."),
+          "Line: mean over seeds per receptive field; dots: single runs; dashed line and grey band: the "
+          "LSTM decoder (`none` of the same row group), mean and 95% t-interval. A smaller receptive "
+          "field leaves more to z (more KL) at some cost in NLL.",
+          None, "LSTM decoder (none): mean, grey band 95% CI"),
     Sweep("word_keep", "word keep rate (1 - word dropout)", "Word keep rate against KL and NLL",
           "Word dropout: keep rate against KL and NLL (Bowman et al. 2016)", "word_keep.png",
-          "Line: mean over seeds per keep rate; dots: single runs. A lower keep rate weakens the decoder's "
-          "view of the past words, which pushes information into z (more KL) at some cost in NLL."),
+          "Line: mean over seeds per keep rate; dots: single runs; square at keep rate 1: the `none` run "
+          "of the same row group (no word dropout). A lower keep rate weakens the decoder's view of the "
+          "past words, which pushes information into z (more KL) at some cost in NLL.",
+          1.0, "keep rate 1 = none (no word dropout): mean"),
 )
 
 
+def _sweep_points(cell: pd.DataFrame, spec: Sweep) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The swept runs of one row group, and its `none` runs (placed at `baseline_at` if any)."""
+    swept = cell[cell[spec.column].notna()]
+    base = cell[cell["remedy"] == BASELINE]
+    if spec.baseline_at is not None:
+        base = base.assign(**{spec.column: spec.baseline_at})
+    return swept, base
+
+
+def _swept_values(cell: pd.DataFrame, spec: Sweep) -> int:
+    """How many points the sweep of this row group has on its x axis (the baseline's included)."""
+    swept, base = _sweep_points(cell, spec)
+    values = set(swept[spec.column])
+    if spec.baseline_at is not None and not base.empty:
+        values.add(spec.baseline_at)
+    return len(values)
+
+
 def sweep(runs: pd.DataFrame, spec: Sweep) -> FigureFile | None:
-    """KL and NLL against a swept remedy parameter, one row per dataset that has 2 or more values."""
-    swept_runs = runs[(runs["status"] == FINISHED) & runs[spec.column].notna()]
-    values = swept_runs.groupby("dataset", sort=True)[spec.column].nunique()
-    datasets = list(values[values >= 2].index)
-    if not datasets:
+    """KL and NLL against a swept remedy parameter, one row per row group with 2 or more points.
+
+    Runs are pooled only within a row group (condition), as in the tables:
+    the same keep rate under two optimisers is two experiments, not more seeds.
+    """
+    finished = runs[runs["status"] == FINISHED]
+    conditions = [condition for condition, cell in finished.groupby("condition", sort=True)
+                  if _swept_values(cell, spec) >= 2]
+    if not conditions:
         return None
-    colour = sns.color_palette("colorblind", 1)[0]
+    colour, base_colour = sns.color_palette("colorblind", 2)
     with _style():
-        figure = Figure(figsize=(9.0, 3.4 * len(datasets) + 0.6), layout="constrained")
-        axes = figure.subplots(len(datasets), 2, squeeze=False)
-        for row, dataset in enumerate(datasets):
-            cell = swept_runs[swept_runs["dataset"] == dataset]
+        figure = Figure(figsize=(9.0, 3.6 * len(conditions) + 1.0), layout="constrained")
+        axes = figure.subplots(len(conditions), 2, squeeze=False)
+        for row, condition in enumerate(conditions):
+            cell = finished[finished["condition"] == condition]
             for ax, key in zip(axes[row], ("kl", "nll_iw"), strict=True):
-                means = cell.groupby(spec.column)[key].mean()
-                ax.plot(means.index, means.to_numpy(), color=colour, marker="o", linewidth=1.5)
-                ax.scatter(cell[spec.column], cell[key], color="black", s=12, zorder=3)
-                ax.set_xlabel(spec.axis)
-                ax.set_ylabel(METRIC[key].axis_label(iw_k(cell)))
-                ax.set_title(f"{dataset}: {METRIC[key].title(iw_k(cell))} ({_direction(key)})",
+                _sweep_panel(ax, cell, spec, key, colour, base_colour)
+                ax.set_title(f"{_wrap(condition, 42)}\n{METRIC[key].title(iw_k(cell))} ({_direction(key)})",
                              fontsize="medium")
+        figure.legend(handles=_sweep_handles(spec, colour, base_colour), loc="outside lower center",
+                      ncols=3, frameon=False)
         figure.suptitle(spec.title)
-    return FigureFile(spec.file, spec.heading, spec.caption, _png(figure))
+    return FigureFile(spec.file, spec.heading, spec.caption, figure)
+
+
+def _sweep_panel(ax: Axes, cell: pd.DataFrame, spec: Sweep, key: str, colour: tuple,
+                 base_colour: tuple) -> None:
+    """Mean line and single runs of one metric; the `none` runs on the axis or as a reference band."""
+    swept, base = _sweep_points(cell, spec)
+    on_axis = spec.baseline_at is not None
+    points = pd.concat([swept, base]) if on_axis else swept
+    means = points.groupby(spec.column)[key].mean()
+    ax.plot(means.index, means.to_numpy(), color=colour, marker="o", linewidth=1.5)
+    ax.scatter(points[spec.column], points[key], color="black", s=12, zorder=3)
+    if not base.empty and on_axis:
+        ax.plot([spec.baseline_at], [base[key].mean()], color=base_colour, marker="s", markersize=9,
+                linestyle="none", zorder=4)
+    elif not base.empty:
+        interval = mean_ci(base[key].astype(float))
+        ax.axhline(interval.mean, color=base_colour, linestyle="--", linewidth=1.5)
+        if interval.n >= 2:
+            ax.axhspan(max(interval.low, 0.0) if key == "kl" else interval.low, interval.high,
+                       color="grey", alpha=0.2, linewidth=0)
+    if key == "kl":
+        _nats_from_zero(ax, "y")
+    ax.set_xlabel(spec.axis)
+    ax.set_ylabel(METRIC[key].axis_label(iw_k(cell)))
+
+
+def _sweep_handles(spec: Sweep, colour: tuple, base_colour: tuple) -> list[Line2D]:
+    """Legend entries: the mean line, a single run, and the `none` run of the row group."""
+    base = (Line2D([], [], color=base_colour, marker="s", linestyle="none", markersize=9)
+            if spec.baseline_at is not None else Line2D([], [], color=base_colour, linestyle="--"))
+    base.set_label(spec.baseline_name)
+    return [
+        Line2D([], [], color=colour, marker="o", linewidth=1.5, label="mean over seeds"),
+        Line2D([], [], color="black", marker="o", linestyle="none", markersize=4, label="one run (seed)"),
+        base,
+    ]
 
 
 def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, snapshots: pd.DataFrame,

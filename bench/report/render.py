@@ -71,14 +71,12 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
         "runs.csv": runs.to_csv(index=False),
         "table.tex": latex_table(runs, table, order),
     }
-    report = Report(out=out, runs=len(runs), baseline=base)
-    for name, text in texts.items():
-        store.atomic_write_bytes(out / name, text.encode())
+    files = {name: text.encode() for name, text in texts.items()}
+    files.update({figure.name: figure.png() for figure in figures})  # rendered before anything is written
+    report = Report(out=out, runs=len(runs), baseline=base, figures=[figure.name for figure in figures])
+    for name, data in files.items():
+        store.atomic_write_bytes(out / name, data)
         report.files.append(out / name)
-    for figure in figures:
-        store.atomic_write_bytes(out / figure.name, figure.png)
-        report.files.append(out / figure.name)
-        report.figures.append(figure.name)
     return report
 
 
