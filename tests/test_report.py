@@ -15,12 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from matplotlib.collections import LineCollection
 from scipy import stats
 
 from bench import store
 from bench.cli import cli
 from bench.report import build_report, render, tables
-from bench.report.plots import SWEEPS, markers, palette, pick_snapshots, sweep
+from bench.report.plots import (
+    MI_BELOW_ZERO,
+    SWEEPS,
+    markers,
+    metric_bars,
+    mi_au_curves,
+    palette,
+    pick_snapshots,
+    sweep,
+)
 from bench.run import resolve_config
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
@@ -283,7 +293,7 @@ class TestSweeps:
         kl_axes = figure.axes[0::2]
         assert len(kl_axes) == runs["condition"].nunique() == 2  # one row per row group, not per dataset
         for ax, (condition, cell) in zip(kl_axes, runs.groupby("condition", sort=True), strict=True):
-            assert ax.get_title().startswith(condition)
+            assert ax.get_title().replace("\n", " ").startswith(condition)
             keep = cell["word_keep"].fillna(1.0)  # the `none` runs sit at keep rate 1
             assert _points(ax) == {(round(x, 6), round(y, 6)) for x, y in zip(keep, cell["kl"], strict=True)}
 
@@ -305,6 +315,49 @@ class TestSweeps:
             assert levels == [pytest.approx(none[key].mean())]
             assert {x for x, _ in _points(ax)} == {15, 125}  # the LSTM has no receptive field to plot at
         assert self.RECEPTIVE_FIELD.baseline_name in [t.get_text() for t in figure.legends[0].get_texts()]
+
+
+class TestMetricRanges:
+    """Bands and axes stay within what a metric can be: KL >= 0, 0 <= AU <= nz; MI below 0 is said."""
+
+    @staticmethod
+    def _curves(nz: int, au: list[list[float]], mi: list[list[float]]) -> pd.DataFrame:
+        """One cell, one remedy, a run per row of `au` and `mi` (one value per step)."""
+        return pd.DataFrame([
+            {"run_id": f"r{run}", "step": step, "condition": "cell", "remedy_label": "none", "model.nz": nz,
+             "au": au[run][step], "mi": mi[run][step], "kl": math.nan}
+            for run in range(len(au)) for step in range(len(au[run]))
+        ])
+
+    def test_au_bands_stop_at_0_and_nz_and_the_axis_counts_out_of_nz(self):
+        curves = self._curves(4, au=[[0, 4, 4], [1, 4, 3], [0, 4, 4]], mi=[[0.1, 1, 2]] * 3)
+        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        _, au_ax = figure.axes
+        band = au_ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert band.min() >= 0 and band.max() <= 4
+        assert au_ax.get_ylabel() == "active units (of 4)"
+        assert au_ax.get_ylim() == pytest.approx((-0.16, 4.16))
+        assert MI_BELOW_ZERO not in figure.get_suptitle()
+
+    def test_an_mi_estimate_below_zero_is_said_in_the_title_and_not_clipped(self):
+        curves = self._curves(2, au=[[0, 0]] * 3, mi=[[0.0, -0.02], [0.0, 0.01], [0.0, -0.01]])
+        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        assert MI_BELOW_ZERO in figure.get_suptitle()
+        band = figure.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+        assert band.min() < 0
+
+    def test_bars_clip_kl_intervals_at_zero_and_count_au_out_of_nz(self, runs):
+        table = tables.summary(runs)
+        assert (table.loc[table["metric"] == "kl", "ci_low"] < 0).any()  # the fixture has such a CI
+        order = tables.remedy_order(runs, "none")
+        figure = metric_bars(runs, table, order, palette(order)).figure
+        kl_axes = [ax for ax in figure.axes if ax.get_title().startswith("KL")]
+        ends = [x for ax in kl_axes for bars in ax.collections if isinstance(bars, LineCollection)
+                for segment in bars.get_segments() for x, _ in segment]
+        assert len(ends) and np.nanmin(ends) >= 0
+        au_labels = {ax.get_xlabel() for ax in figure.axes if ax.get_title().startswith("AU")}
+        assert au_labels == {"active units (of 32)", "active units (of 1)"}
+        assert MI_BELOW_ZERO in figure.get_suptitle()  # the fixture's collapsed runs estimate MI < 0
 
 
 def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.report.stats import mean_ci, t_half_width
-from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k
+from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k, latent_size
 
 DPI = 150
 BAR_METRICS = ("nll_iw", "kl", "mi", "au")
@@ -38,6 +38,7 @@ SMOOTH_POINTS = 100  # the per-step KL is smoothed to about this many windows ov
 SNAPSHOT_COLUMNS = 4
 MIN_WIDTH = 7.5  # inches: room for a figure title even with one panel
 NATS_SPAN = 0.1  # KL and MI axes show at least [0, 0.1] nats
+MI_BELOW_ZERO = "MI estimates below 0 are estimator noise: MI itself is ≥ 0"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,43 @@ def _nats_from_zero(ax: Axes, axis: str, span: float = NATS_SPAN) -> None:
     set_(min(low, -span / 20), max(high, span))
 
 
+def metric_range(key: str, nz: int | None) -> tuple[float, float]:
+    """What a metric can be: a KL is never negative, AU counts 0 to nz units.
+
+    MI is left open: its estimate can fall below 0 by noise, and is shown as
+    estimated (with `MI_BELOW_ZERO` in the figure's title) rather than clipped.
+    """
+    if key == "kl":
+        return 0.0, np.inf
+    if key == "au":
+        return 0.0, float(nz) if nz else np.inf
+    return -np.inf, np.inf
+
+
+def metric_axis_label(key: str, label: str, frame: pd.DataFrame) -> str:
+    """`label`, except for AU: a count of latent units, so out of the runs' nz."""
+    if key != "au":
+        return label
+    nz = latent_size(frame)
+    return f"active units (of {nz})" if nz else "active units"
+
+
+def _titled(figure: Figure, title: str, mi: pd.Series) -> None:
+    """The figure's title, with `MI_BELOW_ZERO` under it when an MI estimate it draws is below 0."""
+    figure.suptitle(f"{title}\n{MI_BELOW_ZERO}" if bool((mi < 0).any()) else title)
+
+
+def _metric_limits(ax: Axes, axis: str, key: str, nz: int | None) -> None:
+    """AU from 0 to nz in whole units (room for markers at both ends); KL and MI from 0 nats."""
+    if key == "au":
+        get, set_ = (ax.get_xlim, ax.set_xlim) if axis == "x" else (ax.get_ylim, ax.set_ylim)
+        top = float(nz) if nz else max(1.0, get()[1])
+        set_(-0.04 * top, 1.04 * top)
+        (ax.xaxis if axis == "x" else ax.yaxis).get_major_locator().set_params(integer=True)
+    elif key in ("kl", "mi"):
+        _nats_from_zero(ax, axis)
+
+
 # ---------------------------------------------------------------- metric bars
 
 
@@ -152,8 +190,8 @@ def metric_bars(runs: pd.DataFrame, summary: pd.DataFrame, order: list[str],
             axes[0].set_yticks(np.arange(len(labels)), ticks)
             axes[0].invert_yaxis()
             subfigure.suptitle(_wrap(condition, 90), fontweight="bold", fontsize="large")
-        figure.suptitle("Final test metrics per remedy: mean with 95% t-interval over seeds; "
-                        "black dots: single runs")
+        _titled(figure, "Final test metrics per remedy: mean with 95% t-interval over seeds; "
+                "black dots: single runs", runs.loc[runs["status"] == FINISHED, "mi"])
     return FigureFile(
         "metric_bars.png", "Test metrics per remedy",
         "Mean over seeds with 95% t-interval (bars; NLL as a dot) and each finished run (black dots); "
@@ -165,9 +203,12 @@ def metric_bars(runs: pd.DataFrame, summary: pd.DataFrame, order: list[str],
 def _bar_panel(ax: Axes, cell: pd.DataFrame, cell_runs: pd.DataFrame, key: str, labels: list[str],
                colours: dict[str, tuple]) -> None:
     metric = METRIC[key]
+    nz = latent_size(cell_runs)
     y = np.arange(len(labels))
     means = cell.loc[labels, "mean"].to_numpy(dtype=float)
-    errors = np.vstack([means - cell.loc[labels, "ci_low"], cell.loc[labels, "ci_high"] - means])
+    bounds = cell.loc[labels, ["ci_low", "ci_high"]].to_numpy(dtype=float).T
+    low, high = np.clip(bounds, *metric_range(key, nz))
+    errors = np.vstack([means - low, high - means])
     colour_list = [colours[label] for label in labels]
     if metric.zero_based:
         ax.barh(y, np.nan_to_num(means), color=colour_list, alpha=0.75, height=0.7)
@@ -183,13 +224,9 @@ def _bar_panel(ax: Axes, cell: pd.DataFrame, cell_runs: pd.DataFrame, key: str, 
                     color="grey", fontsize="small")
         offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
         ax.scatter(values, position + offsets, color="black", s=12, zorder=3)
-    ax.set_xlabel(metric.unit)
+    ax.set_xlabel(metric_axis_label(key, metric.unit, cell_runs))
     ax.grid(axis="y", visible=False)
-    if key == "au":  # whole units from 0, also when every run has none active
-        ax.set_xlim(-0.05, max(1.0, ax.get_xlim()[1]))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    elif metric.unit == "nats":
-        _nats_from_zero(ax, "x")
+    _metric_limits(ax, "x", key, nz)
 
 
 # ------------------------------------------------------------ training curves
@@ -208,7 +245,9 @@ def _curve_panel(ax: Axes, cell: pd.DataFrame, column: str, labels: list[str], c
     a count of units). Earlier remedies are drawn thicker, so coinciding lines
     show as nested stripes instead of hiding each other, and the y axis starts
     at 0 and reaches at least 1, so a constant 1 does not fill the panel.
+    Bands stop where the metric must (KL at 0, AU at 0 and nz).
     """
+    nz = latent_size(cell)
     widths = np.linspace(5.0, 1.4, len(labels)) if stepped and len(labels) > 1 else np.full(len(labels), 1.4)
     for label, width in zip(labels, widths, strict=True):
         runs = cell[(cell["remedy_label"] == label) & cell[column].notna()]
@@ -223,12 +262,12 @@ def _curve_panel(ax: Axes, cell: pd.DataFrame, column: str, labels: list[str], c
         half = t_half_width(wide.std(axis=1, ddof=1).to_numpy(), n)
         steps = wide.index.to_numpy()
         ax.plot(steps, mean, color=colours[label], linewidth=width)
-        low = mean - half if column != "kl" else np.maximum(mean - half, 0.0)  # a KL is never negative
-        ax.fill_between(steps, low, mean + half, color=colours[label], alpha=0.2, linewidth=0)
-    if stepped:
+        low, high = np.clip([mean - half, mean + half], *metric_range(column, nz))
+        ax.fill_between(steps, low, high, color=colours[label], alpha=0.2, linewidth=0)
+    if column in ("kl", "mi", "au"):
+        _metric_limits(ax, "y", column, nz)
+    elif stepped:
         ax.set_ylim(-0.05, max(1.05, ax.get_ylim()[1]))
-    elif column in ("kl", "mi"):
-        _nats_from_zero(ax, "y")
 
 
 def _seeds_note(cell: pd.DataFrame) -> str:
@@ -252,11 +291,12 @@ def _curve_figure(curves: pd.DataFrame, order: list[str], colours: dict[str, tup
         present += [label for label in labels if label not in present]
         for row, (column, ylabel, window, stepped) in enumerate(rows):
             _curve_panel(axes[row, col], cell, column, labels, colours, window, stepped)
-            axes[row, col].set_ylabel(ylabel)
+            axes[row, col].set_ylabel(metric_axis_label(column, ylabel, cell))
         axes[0, col].set_title(f"{_wrap(condition)}\n{_seeds_note(cell)}", fontsize="medium")
         axes[-1, col].set_xlabel("training step")
     _legend(figure, [label for label in order if label in present], colours)
-    figure.suptitle(suptitle)
+    drawn = [column for column, *_ in rows]
+    _titled(figure, suptitle, curves["mi"] if "mi" in drawn else pd.Series(dtype=float))
     return figure
 
 
@@ -289,7 +329,7 @@ def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tupl
     with _style():
         figure = _curve_figure(
             curves, order, colours,
-            [("mi", "MI I_q(x; z) [nats]", 1, False), ("au", "AU [active units]", 1, True)],
+            [("mi", "MI I_q(x; z) [nats]", 1, False), ("au", "active units", 1, True)],
             "MI and AU over training (fixed validation batch)",
         )
     return FigureFile(
@@ -326,7 +366,7 @@ def tradeoff(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) ->
             ax.set_title(f"{_wrap(condition)}\n{len(cell)} run{'s' if len(cell) != 1 else ''}",
                          fontsize="medium")
         _legend(figure, _present(order, finished), colours, shapes=shapes)
-        figure.suptitle("Trade-off: NLL against MI, one point per run")
+        _titled(figure, "Trade-off: NLL against MI, one point per run", finished["mi"])
     return FigureFile(
         "tradeoff.png", "Trade-off: NLL against MI",
         "Each point is one finished run. Down is better NLL; right is more information in z "
@@ -582,8 +622,8 @@ def _sweep_panel(ax: Axes, cell: pd.DataFrame, spec: Sweep, key: str, colour: tu
         interval = mean_ci(base[key].astype(float))
         ax.axhline(interval.mean, color=base_colour, linestyle="--", linewidth=1.5)
         if interval.n >= 2:
-            ax.axhspan(max(interval.low, 0.0) if key == "kl" else interval.low, interval.high,
-                       color="grey", alpha=0.2, linewidth=0)
+            ax.axhspan(*np.clip([interval.low, interval.high], *metric_range(key, None)), color="grey",
+                       alpha=0.2, linewidth=0)
     if key == "kl":
         _nats_from_zero(ax, "y")
     ax.set_xlabel(spec.axis)

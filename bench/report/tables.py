@@ -102,7 +102,7 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
             "results/demo (the one holding runs/<run-id>/), after `collapse-bench run`"
         )
     runs = pd.DataFrame(rows)
-    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field"]:
+    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field", "model.nz"]:
         if column not in runs:  # a store with no finished run yet still gets every column
             runs[column] = np.nan
     runs["word_keep"] = runs["remedy"].map(word_keep)
@@ -263,7 +263,7 @@ def load_run_tables(store_dir: Path, runs: pd.DataFrame, stem: str) -> pd.DataFr
             tables.append(table.assign(run_id=run_id))
     if not tables:
         return pd.DataFrame()
-    keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed"]]
+    keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed", "model.nz"]]
     return pd.concat(tables, ignore_index=True).merge(keys, on="run_id")
 
 
@@ -278,6 +278,12 @@ def iw_k(frame: pd.DataFrame) -> int | None:
     column = "eval.iw_samples" if "eval.iw_samples" in frame else "iw_samples"
     ks = frame[column].dropna().unique()
     return int(ks[0]) if len(ks) == 1 else None
+
+
+def latent_size(frame: pd.DataFrame) -> int | None:
+    """The latent size nz shared by the runs in `frame` (AU counts out of it), or None if mixed."""
+    sizes = frame["model.nz"].dropna().unique()
+    return int(sizes[0]) if len(sizes) == 1 else None
 
 
 def remedy_order(runs: pd.DataFrame, baseline: str | None) -> list[str]:
