@@ -265,9 +265,36 @@ class TestReportFolder:
         assert all(rule in text for rule in ("\\toprule", "\\midrule", "\\bottomrule"))
         assert "NLL (IW, $k{=}50$)" in text and "$-$ELBO (1 sample)" in text
 
+    def test_table_tex_bolds_the_best_mean_and_marks_holm_significant_cells(self, built, runs):
+        tests = tables.significance(runs, "none")
+        significant = set(tests.loc[tests["p_holm"] < render.ALPHA, ["condition", "remedy_label", "metric"]]
+                          .itertuples(index=False, name=None))
+        assert significant  # the fixture has some, so the daggers are tested
+        table = tables.summary(runs)
+        text = (built.out / "table.tex").read_text()
+        body = text.split("\\midrule\n", 1)[1].split("\\bottomrule")[0]
+        condition = None
+        for line in body.splitlines():
+            if line == "\\midrule":
+                continue
+            first, label, _, *values = line.removesuffix(" \\\\").split(" & ")
+            condition = first or condition
+            for key, value in zip(render.TEX_METRICS, values, strict=True):
+                assert ("^{\\dagger}" in value) == ((condition, label, key) in significant), (label, key)
+                means = table[(table["condition"] == condition) & (table["metric"] == key)]
+                lowest = means["mean"].round(tables.METRIC[key].digits).min()
+                mine = means.loc[means["remedy_label"] == label, "mean"].round(tables.METRIC[key].digits)
+                best = key in ("nll_iw", "neg_elbo") and mine.iloc[0] == lowest
+                assert ("\\mathbf" in value) == best, (condition, label, key)
+        assert "$^\\dagger$: differs from \\texttt{none}" in text
+
+    def test_every_figure_also_has_a_pdf(self, built):
+        for name in built.figures:
+            assert (built.out / name.replace(".png", ".pdf")).read_bytes().startswith(b"%PDF")
+
     def test_figures_are_byte_stable(self, built, suite, tmp_path):
         again = build_report(suite, tmp_path / "again")
-        for name in built.figures:
+        for name in [*built.figures, *(name.replace(".png", ".pdf") for name in built.figures)]:
             assert (built.out / name).read_bytes() == (again.out / name).read_bytes(), name
 
 

@@ -5,8 +5,8 @@ no GUI backend, global figure registry or `MPLBACKEND` is involved; the
 seaborn theme is applied through `rc_context`, so importing this module
 changes no global style. Every interval is the t-based 95% CI computed in
 `bench.report.stats` (the same numbers as the tables), never a seaborn
-bootstrap, and PNGs are saved without the software stamp, so the same store
-gives the same bytes.
+bootstrap, and PNGs and PDFs are saved without software stamps or dates, so
+the same store gives the same bytes.
 
 Each builder returns a `FigureFile` (or None when its data are absent), with
 the title and one-line caption that `report.md` prints under it.
@@ -20,6 +20,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -54,10 +55,22 @@ class FigureFile:
     caption: str
     figure: Figure = field(repr=False, compare=False)
 
+    @property
+    def pdf_name(self) -> str:
+        """The vector copy for a paper, beside the PNG."""
+        return self.name.removesuffix(".png") + ".pdf"
+
     def png(self) -> bytes:
         """PNG without the software stamp, so the same store gives the same bytes."""
+        return self._saved("png", dpi=DPI, metadata={"Software": None})
+
+    def pdf(self) -> bytes:
+        """PDF without creation date or producer, so the same store gives the same bytes."""
+        return self._saved("pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
+
+    def _saved(self, fmt: str, **options: Any) -> bytes:
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        self.figure.savefig(buffer, format=fmt, **options)
         return buffer.getvalue()
 
 

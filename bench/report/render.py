@@ -38,6 +38,7 @@ from bench.report.tables import (
 
 SUMMARY_METRICS = ("nll_iw", "ppl_iw", "neg_elbo", "kl", "mi", "au")
 TEX_METRICS = ("nll_iw", "neg_elbo", "kl", "mi", "au")
+ALPHA = 0.05  # a Holm-adjusted p below this marks a table.tex cell as different from the baseline
 
 
 @dataclass
@@ -69,10 +70,11 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
         "summary.csv": table.to_csv(index=False),
         "significance.csv": tests.to_csv(index=False),
         "runs.csv": runs.to_csv(index=False),
-        "table.tex": latex_table(runs, table, order),
+        "table.tex": latex_table(runs, table, tests, order, baseline_label(runs, baseline, base)),
     }
     files = {name: text.encode() for name, text in texts.items()}
-    files.update({figure.name: figure.png() for figure in figures})  # rendered before anything is written
+    for figure in figures:  # rendered before anything is written
+        files.update({figure.name: figure.png(), figure.pdf_name: figure.pdf()})
     report = Report(out=out, runs=len(runs), baseline=base, figures=[figure.name for figure in figures])
     for name, data in files.items():
         store.atomic_write_bytes(out / name, data)
@@ -160,7 +162,7 @@ _PROBE_NOTE = """
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
                     figures: list[FigureFile], baseline: str, base: str | None, order: list[str]) -> str:
     """The whole report.md text."""
-    shown = runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
+    shown = baseline_label(runs, baseline, base)
     parts = [
         f"# Posterior-collapse report: {store_dir.name}",
         f"Built by `collapse-bench report` from `{store_dir}`: {_counts(runs)}, "
@@ -188,8 +190,14 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         "## Files\n\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
         "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g.\n"
         "- `runs.csv`: one row per run, config flattened, metrics and status.\n"
-        "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).")
+        "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).\n"
+        "- `*.pdf`: each figure as vector graphics, beside its PNG.")
     return "\n\n".join(parts) + "\n"
+
+
+def baseline_label(runs: pd.DataFrame, baseline: str, base: str | None) -> str:
+    """The baseline as tables name it: its short label, or what the user asked for when no run has it."""
+    return runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
 
 
 def _short(text: str, limit: int = 140) -> str:
@@ -272,8 +280,14 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_ESCAPES.get(char, char) for char in str(text))
 
 
-def latex_table(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> str:
-    """The summary as one booktabs table: a block per dataset cell, mean $\\pm$ CI half-width."""
+def latex_table(runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame, order: list[str],
+                baseline: str) -> str:
+    """The summary as one booktabs table: a block per dataset cell, mean $\\pm$ CI half-width.
+
+    In each block the best mean of a column with a direction (NLL, -ELBO) is
+    bold, and a dagger marks a mean that differs from `baseline` after Holm's
+    correction (the report's significance table, so the two never disagree).
+    """
     ks = sorted({iw_k(frame) for _, frame in runs.groupby("condition")} - {None})
     nll = "NLL (IW, $k{=}" + str(ks[0]) + "$)" if len(ks) == 1 else "NLL (IW)"
     headers = ["Dataset", "Remedy", "$n$", nll, "$-$ELBO (1 sample)", "KL", "MI", "AU"]
@@ -283,27 +297,67 @@ def latex_table(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> st
         "\\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}", "\\toprule",
         " & ".join(headers) + " \\\\", "\\midrule",
     ]
+    significant = set(tests.loc[tests["p_holm"] < ALPHA, ["condition", "remedy_label", "metric"]]
+                      .itertuples(index=False, name=None))
     conditions = sorted(table["condition"].unique())
     for index, condition in enumerate(conditions):
         cell = table[table["condition"] == condition]
+        best = _best_means(cell)
         first = True
         for label in [label for label in order if label in set(cell["remedy_label"])]:
             by_metric = cell[cell["remedy_label"] == label].set_index("metric")
-            values = [_mean_ci(by_metric.loc[key], METRIC[key].digits, pm=" \\pm ") for key in TEX_METRICS]
+            values = [
+                _tex_mean_ci(by_metric.loc[key], key, best.get(key), (condition, label, key) in significant)
+                for key in TEX_METRICS
+            ]
             cells = [tex_escape(condition) if first else "", tex_escape(label),
-                     str(int(by_metric.loc["nll_iw", "n"])),
-                     *(("$" + value + "$") if value != "—" else "--" for value in values)]
+                     str(int(by_metric.loc["nll_iw", "n"])), *values]
             lines.append(" & ".join(cells) + " \\\\")
             first = False
         if index < len(conditions) - 1:
             lines.append("\\midrule")
     k_note = "" if len(ks) <= 1 else f" IW samples $k$ differ between datasets ({', '.join(map(str, ks))})."
+    dagger_note = (
+        " $^\\dagger$: differs from \\texttt{" + tex_escape(baseline) + "} in the same block "
+        f"(Welch's $t$-test, Holm-adjusted $p < {ALPHA}$ within each metric)." if not tests.empty else ""
+    )
     lines += [
         "\\bottomrule", "\\end{tabular}",
         "\\caption{Test metrics per dataset and remedy: mean $\\pm$ half-width of the 95\\% $t$-interval "
         "over $n$ finished seeds (failed runs excluded). NLL: importance-weighted estimate of $-\\log p(x)$, "
         "nats per sentence; $-$ELBO: single-sample bound; KL and MI in nats; AU in latent units. "
-        "Lower NLL is better; higher KL, MI, AU mean less posterior collapse." + k_note + "}",
+        "Lower NLL is better; higher KL, MI, AU mean less posterior collapse. Bold: the best NLL and "
+        "$-$ELBO of each block." + dagger_note + k_note + "}",
         "\\label{tab:collapse-bench}", "\\end{table}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _rounded(value: float, key: str) -> float:
+    """A mean as the table prints it: ties in print are ties in bold."""
+    return round(float(value), METRIC[key].digits)
+
+
+def _best_means(cell: pd.DataFrame) -> dict[str, float]:
+    """Per TEX column with a direction (lower is better), the best printed mean of one block."""
+    best = {}
+    for key in TEX_METRICS:
+        if METRIC[key].lower_is_better is None:
+            continue  # more KL, MI or AU is less collapse, not better
+        means = cell.loc[(cell["metric"] == key) & (cell["n"] > 0), "mean"]
+        if len(means):
+            rounded = [_rounded(mean, key) for mean in means]
+            best[key] = min(rounded) if METRIC[key].lower_is_better else max(rounded)
+    return best
+
+
+def _tex_mean_ci(row: pd.Series, key: str, best: float | None, dagger: bool) -> str:
+    """`$mean \\pm half$` in math mode, the mean bold when it is the `best`, a dagger when significant."""
+    if row["n"] == 0:
+        return "--"
+    digits = METRIC[key].digits
+    mean = _number(row["mean"], digits)
+    text = f"\\mathbf{{{mean}}}" if _rounded(row["mean"], key) == best else mean
+    if row["n"] >= 2:
+        text += f" \\pm {_number((row['ci_high'] - row['ci_low']) / 2, digits)}"
+    return f"${text}^{{\\dagger}}$" if dagger else f"${text}$"
