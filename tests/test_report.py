@@ -387,6 +387,41 @@ class TestMetricRanges:
         assert MI_BELOW_ZERO in figure.get_suptitle()  # the fixture's collapsed runs estimate MI < 0
 
 
+class TestRowGroupLabels:
+    SGD, ADAM_LABEL = "SGD (He et al. protocol)", "Adam, lr 1e-3 (Fu et al.)"
+    CELLS = (
+        ("ptb-small", "none", (0, 1), PTB, (101.5, 0.05, 0.02, 0.0), None),
+        ("ptb-small", "kl-annealing", (0, 1), PTB, (101.2, 1.5, 1.1, 3.0), None),
+        ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+    )
+
+    def _labelled(self, tmp_path: Path, sgd: str, adam: str) -> Path:
+        """The store with a suite.json that labels its SGD and its Adam runs."""
+        suite = write_store(tmp_path, list(self.CELLS))
+        runs = tables.load_runs(suite)
+        cells = [{"run_id": run_id, "label": adam if optimizer == "adam" else sgd}
+                 for run_id, optimizer in zip(runs["run_id"], runs["train.optimizer"], strict=True)]
+        store.write_json(suite / store.SUITE, {"name": "fixture", "cells": cells})
+        return suite
+
+    def test_a_label_titles_its_row_group_in_tables_and_figures(self, tmp_path):
+        suite = self._labelled(tmp_path, self.SGD, self.ADAM_LABEL)
+        runs = tables.load_runs(suite)
+        titles = {f"ptb-small: {self.SGD}", f"ptb-small: {self.ADAM_LABEL}"}
+        assert set(runs["condition"]) == titles
+        assert runs.groupby("condition")["run_id"].count().to_dict() == {
+            f"ptb-small: {self.SGD}": 4, f"ptb-small: {self.ADAM_LABEL}": 2}
+        report = build_report(suite)
+        text = (report.out / "report.md").read_text()
+        assert all(f"### {title}" in text for title in titles)
+        assert "| ptb-small: Adam, lr 1e-3 (Fu et al.) | 2 | train.lr=0.001, train.optimizer=adam |" in text
+        assert f"ptb-small: {self.ADAM_LABEL} & none" in (report.out / "table.tex").read_text()
+
+    def test_one_label_on_two_row_groups_keeps_the_generated_titles(self, tmp_path):
+        runs = tables.load_runs(self._labelled(tmp_path, "same", "same"))
+        assert set(runs["condition"]) == {"ptb-small", "ptb-small (train.lr=0.001, train.optimizer=adam)"}
+
+
 def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():
     labels = [f"remedy-{index}" for index in range(12)]
     assert len(set(markers(labels).values())) == 12

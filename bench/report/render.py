@@ -145,8 +145,10 @@ def _how_to_read(baseline: str, probed: bool) -> str:
   comparisons in this report, effect size **Hedges' g** (remedy - baseline over the pooled SD, with the
   exact small-sample correction). Where a side has n < 2, or neither side varies over seeds, the
   comparison is **not testable** and gets no p-value.
-- A dataset label with a parenthesis (`synthetic (model.nz=1, …)`) is a separate cell: the config values
-  in it differ from other runs of the same dataset, so those runs are not pooled."""
+- Runs of one dataset whose config differs beyond the seed (`model.nz=1`, another optimiser) form a row
+  group of their own and are never pooled with the others. Its title is `dataset: label` where the suite
+  file names it (`label`), else the dataset with the differing values in parentheses
+  (`synthetic (model.nz=1, …)`); the section *Row groups* lists the values behind each title."""
     return text + _PROBE_NOTE if probed else text
 
 
@@ -173,6 +175,7 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         + markdown_table(
             ["label", "remedy spec (all parameters)"],
             [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
+        _row_groups(runs),
         "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
         f"## Significance against `{shown}`\n\n" + _significance_tables(runs, tests, base, shown, order),
     ]
@@ -203,6 +206,15 @@ def baseline_label(runs: pd.DataFrame, baseline: str, base: str | None) -> str:
 def _short(text: str, limit: int = 140) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _row_groups(runs: pd.DataFrame) -> str:
+    """Each row group's title, its runs, and the config values that set it apart from its dataset's
+    other runs: a label in a title hides them."""
+    rows = [[condition, str(len(frame)), frame["setting"].iloc[0] or "(the dataset's usual config)"]
+            for condition, frame in runs.groupby("condition", sort=True)]
+    return ("## Row groups\n\nRuns are pooled only within a row group.\n\n"
+            + markdown_table(["row group", "runs", "config that sets it apart"], rows, [False, True, False]))
 
 
 def _label_specs(runs: pd.DataFrame, order: list[str]) -> list[tuple[str, str]]:

@@ -107,10 +107,8 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
             runs[column] = np.nan
     runs["word_keep"] = runs["remedy"].map(word_keep)
     runs["setting"] = _settings(runs)
-    runs["condition"] = [
-        dataset if not setting else f"{dataset} ({setting})"
-        for dataset, setting in zip(runs["dataset"], runs["setting"], strict=True)
-    ]
+    runs["row_group"] = runs["run_id"].map(row_group_labels(store_dir))
+    runs["condition"] = condition_titles(runs)
     labels = short_labels(runs["remedy"].unique())
     runs["remedy_label"] = runs["remedy"].map(labels)
     return runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
@@ -149,6 +147,35 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
         probe = store.read_json(folder / PROBE)
         row.update({column: probe.get(key) for key, column in _PROBE_COLUMNS.items()})
     return row
+
+
+def row_group_labels(store_dir: Path) -> dict[str, str]:
+    """Run id -> the `label` its suite file gives its row group, from suite.json (not part of any
+    run's config, so a label never changes a run id and can change without a rerun)."""
+    record = Path(store_dir) / store.SUITE
+    if not record.exists():
+        return {}
+    return {cell["run_id"]: cell["label"] for cell in store.read_json(record).get("cells", [])
+            if cell.get("label")}
+
+
+def condition_titles(runs: pd.DataFrame) -> pd.Series:
+    """Per run, its cell's title in tables and figures: `dataset: label` where the suite labels the cell's
+    runs with one label, else the dataset and the settings that set the cell apart.
+
+    The cells themselves are those of `setting`: a label names a cell, it never pools two. A label that
+    would name two cells of one dataset leaves both with their generated titles.
+    """
+    generated = pd.Series([dataset if not setting else f"{dataset} ({setting})"
+                           for dataset, setting in zip(runs["dataset"], runs["setting"], strict=True)],
+                          index=runs.index)
+    titles = {}
+    for name, frame in runs.groupby(generated, sort=False):
+        labels = frame["row_group"].dropna().unique()
+        if len(labels) == 1:
+            titles[name] = f"{frame['dataset'].iloc[0]}: {labels[0]}"
+    counts = pd.Series(list(titles.values())).value_counts()
+    return generated.map(lambda name: titles[name] if name in titles and counts[titles[name]] == 1 else name)
 
 
 def _settings(runs: pd.DataFrame) -> pd.Series:
