@@ -50,6 +50,10 @@ CELLS = [
     ("ptb-small", "word-dropout(keep=0.25)", (0, 1), PTB, (103.0, 4.0, 2.5, 6.0), None),
 ]
 FAILED_RUN = ("synthetic", "kl-annealing", 2)
+# What a ptb-small run records it read (metrics.json "data"): valid and test are one file.
+PTB_FILES = {"origin": "ptb-small", "train_path": "/data/ptb.valid.txt", "train_sha256": "a1",
+             "valid_path": "/data/ptb.test.txt", "valid_sha256": "b2", "test_path": "/data/ptb.test.txt",
+             "test_sha256": "b2"}
 STEPS, STEPS_PER_EPOCH, SENTENCES = 300, 100, 60
 
 
@@ -95,7 +99,8 @@ def write_store(root: Path, cells: list[tuple] = CELLS) -> Path:
             folder = suite / "runs" / cfg.run_id()
             store.write_json(folder / store.CONFIG, cfg.to_dict())
             rng = np.random.default_rng([seed, len(remedy), len(dataset)])
-            base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id()}
+            base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id(),
+                    "data": PTB_FILES if dataset == "ptb-small" else {"origin": "generated"}}
             if (dataset, remedy, seed) == FAILED_RUN:
                 store.write_curve(folder, _curve(remedy, means, rng)[:120])
                 store.write_json(folder / store.METRICS, {
@@ -174,6 +179,11 @@ class TestRunsFrame:
         assert set(settings[frame["remedy"] == "pretrain-fb"]) == {""}  # its lr of 0.5 is its own
         assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr", "train.decay_patience"}
         assert tables.remedy_owned_keys("none") == frozenset()
+
+    def test_only_runs_that_read_one_file_for_valid_and_test_are_flagged(self, runs):
+        assert tables.shared_eval_files(runs) == {"ptb-small": "/data/ptb.test.txt"}
+        assert tables.shared_eval_files(runs.assign(**{"source.test_sha256": "c3"})) == {}
+        assert tables.shared_eval_files(runs.drop(columns=["source.valid_sha256"])) == {}
 
     def test_no_runs_is_a_config_error(self, tmp_path):
         with pytest.raises(tables.ConfigError, match="no runs under"):
@@ -259,6 +269,12 @@ class TestReportFolder:
             assert needed in text, needed
         for figure in built.figures:
             assert f"]({figure})" in text
+
+    def test_one_file_as_validation_and_test_split_is_warned_about(self, built):
+        assert built.warnings == [render.shared_split_warning("ptb-small", "/data/ptb.test.txt")]
+        text = (built.out / "report.md").read_text()
+        assert "## Warnings" in text and built.warnings[0] in text
+        assert text.index("## Warnings") < text.index("## Summary")
 
     def test_table_tex_uses_booktabs(self, built):
         text = (built.out / "table.tex").read_text()
@@ -441,6 +457,12 @@ class TestCommand:
         assert result.exit_code == 0, result.output
         assert "report of 3 runs" in result.output
         assert "nothing to compare" in (tmp_path / "r" / "report.md").read_text()
+
+    def test_the_shared_split_warning_is_on_stderr_once(self, tmp_path):
+        small = write_store(tmp_path, CELLS[3:5])  # ptb-small: 6 runs, each recording the same files
+        result = CliRunner().invoke(cli, ["report", str(small)])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("validation and test splits are the same file") == 1
 
     def test_a_baseline_without_runs_warns_and_still_reports(self, tmp_path):
         small = write_store(tmp_path, CELLS[:1])

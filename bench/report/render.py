@@ -32,6 +32,7 @@ from bench.report.tables import (
     remedy_order,
     reported_metrics,
     resolve_baseline,
+    shared_eval_files,
     significance,
     summary,
 )
@@ -50,6 +51,7 @@ class Report:
     baseline: str | None  # the baseline's spec, None when no run matches
     files: list[Path] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # also in report.md; the CLI repeats them on stderr
 
 
 def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none") -> Report:
@@ -65,8 +67,9 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
         runs, table, load_run_tables(store_dir, runs, store.CURVE),
         load_run_tables(store_dir, runs, store.SNAPSHOTS), order,
     )
+    warnings = [shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items()]
     texts = {
-        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order),
+        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order, warnings),
         "summary.csv": table.to_csv(index=False),
         "significance.csv": tests.to_csv(index=False),
         "runs.csv": runs.to_csv(index=False),
@@ -75,11 +78,19 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     files = {name: text.encode() for name, text in texts.items()}
     for figure in figures:  # rendered before anything is written
         files.update({figure.name: figure.png(), figure.pdf_name: figure.pdf()})
-    report = Report(out=out, runs=len(runs), baseline=base, figures=[figure.name for figure in figures])
+    report = Report(out=out, runs=len(runs), baseline=base, figures=[figure.name for figure in figures],
+                    warnings=warnings)
     for name, data in files.items():
         store.atomic_write_bytes(out / name, data)
         report.files.append(out / name)
     return report
+
+
+def shared_split_warning(dataset: str, path: str) -> str:
+    """Why a reader should not take `dataset`'s test numbers as held out."""
+    return (f"{dataset}: the validation and test splits are the same file ({path}). Validation picks "
+            "the checkpoint (best epoch) and the learning-rate decay, so the test numbers are not "
+            "from held-out data.")
 
 
 # ------------------------------------------------------------------ numbers
@@ -162,14 +173,16 @@ _PROBE_NOTE = """
 
 
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
-                    figures: list[FigureFile], baseline: str, base: str | None, order: list[str]) -> str:
-    """The whole report.md text."""
+                    figures: list[FigureFile], baseline: str, base: str | None, order: list[str],
+                    warnings: Sequence[str] = ()) -> str:
+    """The whole report.md text; `warnings` go first, under the counts."""
     shown = baseline_label(runs, baseline, base)
     parts = [
         f"# Posterior-collapse report: {store_dir.name}",
         f"Built by `collapse-bench report` from `{store_dir}`: {_counts(runs)}, "
         f"{runs['condition'].nunique()} dataset cell(s), {runs['remedy'].nunique()} remedies. "
         f"Baseline for the tests: `{shown}`.",
+        *(["## Warnings\n\n" + "\n".join(f"- **{warning}**" for warning in warnings)] if warnings else []),
         _how_to_read(shown, PROBE_METRIC.key in set(table["metric"])),
         "## Remedies\n\nShort labels used in tables and figures, and the full spec each stands for.\n\n"
         + markdown_table(

@@ -133,6 +133,7 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
             row[f"{section}.{key}"] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
     if metrics is None:
         return row
+    row.update({f"source.{key}": value for key, value in metrics.get("data", {}).items()})
     test = metrics.get("test", {})
     row.update({column: test.get(key) for key, column in _TEST_COLUMNS.items()})
     row["neg_elbo"] = -test["elbo"] if test.get("elbo") is not None else None
@@ -292,6 +293,20 @@ def load_run_tables(store_dir: Path, runs: pd.DataFrame, stem: str) -> pd.DataFr
         return pd.DataFrame()
     keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed", "model.nz"]]
     return pd.concat(tables, ignore_index=True).merge(keys, on="run_id")
+
+
+def shared_eval_files(runs: pd.DataFrame) -> dict[str, str]:
+    """Dataset -> the file its runs read as both validation and test split (ptb-small's stand-in).
+
+    Decided from what each run's metrics.json records it read (sha256 per
+    split), not from what the dataset is known to be; runs that record no
+    files (generated data, older stores) never match.
+    """
+    columns = ["source.valid_sha256", "source.test_sha256", "source.valid_path"]
+    if not set(columns) <= set(runs):
+        return {}
+    same = runs[runs[columns[0]].notna() & (runs[columns[0]] == runs[columns[1]])]
+    return {dataset: str(frame[columns[2]].iloc[0]) for dataset, frame in same.groupby("dataset", sort=True)}
 
 
 # ------------------------------------------------------------- summaries
