@@ -110,6 +110,7 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
     base: dict[str, Any] = {
         "run_id": cfg.run_id(), "suite": suite, "dataset": cfg.dataset, "remedy": cfg.remedy,
         "seed": cfg.seed, **_environment(cfg),
+        "data": plan.corpus.source,  # the files read and their sha256: not config, so not in the run id
     }
     started = time.perf_counter()
     trainer: Trainer | None = None

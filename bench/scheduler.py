@@ -166,7 +166,9 @@ def run_suite(
         else:
             pending.append(cell)
     pending.sort(key=estimated_cost, reverse=True)
-    if pending:
+    if not pending:
+        _write_record(suite, out)  # a relabelled suite needs no rerun: the report reads labels from here
+    else:
         with _backend(backend, jobs, scheduler_address, len(pending)) as (parallel, threads), tqdm(
             total=len(suite.cells), initial=len(suite.cells) - len(pending), unit="cell", desc=suite.name,
             disable=not progress, dynamic_ncols=True,
@@ -192,11 +194,12 @@ def _show_counts(bar: tqdm, summary: Summary) -> None:
 
 
 def _write_record(suite: Suite, out: Path) -> None:
-    """suite.json beside runs/: where the suite came from and which run ids are its cells."""
+    """suite.json beside runs/: where the suite came from, which run ids are its cells, and the
+    row group (`label`) of each, which the report titles them by."""
     store.write_json(store.suite_dir(out, suite.name) / store.SUITE, {
         "name": suite.name, "description": suite.description, "source": suite.source,
         "cells": [{"run_id": cell.run_id, "dataset": cell.config.dataset, "remedy": cell.config.remedy,
-                   "seed": cell.config.seed} for cell in suite.cells],
+                   "seed": cell.config.seed, "label": cell.row_group} for cell in suite.cells],
     })
 
 

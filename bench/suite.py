@@ -29,7 +29,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SUITES_DIR = Path(__file__).parent / "suites"
-GRID_KEYS = ("datasets", "remedies", "seeds", *SECTIONS)
+GRID_KEYS = ("datasets", "remedies", "seeds", "label", *SECTIONS)
 TOP_KEYS = ("name", "description", *GRID_KEYS, "extra")
 _SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # it becomes a folder name
 
@@ -44,12 +44,17 @@ class Entry:
 
 @dataclass(frozen=True)
 class Grid:
-    """datasets x remedies x seeds under shared settings: the suite body or one [[extra]]."""
+    """datasets x remedies x seeds under shared settings: the suite body or one [[extra]].
+
+    `label` names the grid's row group in the report; it is not part of any
+    run's config, so it never changes a run id.
+    """
 
     datasets: tuple[Entry, ...]
     remedies: tuple[Entry, ...]
     seeds: tuple[int, ...]
     settings: dict[str, Any]
+    label: str | None = None
 
     @property
     def size(self) -> int:
@@ -65,6 +70,7 @@ class Cell:
 
     config: RunConfig
     sentences: dict[str, int]  # per split of the loaded corpus
+    row_group: str | None = None  # the `label` of the grid that made it, for suite.json and the report
 
     @property
     def run_id(self) -> str:
@@ -203,7 +209,17 @@ def _grid(table: dict[str, Any], where: str, parent: Grid) -> Grid:
     remedies = (_entries(table["remedies"], "remedies", "spec", registry.parse, where)
                 if "remedies" in table else _inherited(parent.remedies, own))
     seeds = _seeds(table["seeds"], where) if "seeds" in table else parent.seeds
-    return Grid(datasets, remedies, seeds, {**parent.settings, **own})
+    return Grid(datasets, remedies, seeds, {**parent.settings, **own}, _label(table, where))
+
+
+def _label(table: dict[str, Any], where: str) -> str | None:
+    """The grid's own row-group title; not inherited, since an [[extra]] is a group of its own."""
+    label = table.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise ConfigError(
+            f"{where}: label must be a non-empty string (the row group's title in the report), got {label!r}"
+        )
+    return label
 
 
 def _inherited(entries: tuple[Entry, ...], overridden: dict[str, Any]) -> tuple[Entry, ...]:
@@ -289,14 +305,14 @@ def _checked(settings: dict[str, Any], where: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- expansion
 
 
-def _expand(grids: list[Grid], overrides: dict[str, Any], where: str) -> list[RunConfig]:
-    """Resolved configs, one per distinct run id, in suite order.
+def _expand(grids: list[Grid], overrides: dict[str, Any], where: str) -> list[tuple[RunConfig, str | None]]:
+    """Resolved configs with their grid's label, one per distinct run id, in suite order.
 
     Settings apply from general to specific: the suite's (then an extra
     grid's), the dataset entry's, the remedy entry's, then --set. A cell
-    that two grids both produce runs once.
+    that two grids both produce runs once, in the first grid's row group.
     """
-    configs: dict[str, RunConfig] = {}
+    configs: dict[str, tuple[RunConfig, str | None]] = {}
     for grid in grids:
         for dataset in grid.datasets:
             for remedy in grid.remedies:
@@ -307,17 +323,19 @@ def _expand(grids: list[Grid], overrides: dict[str, Any], where: str) -> list[Ru
                     except ConfigError as exc:
                         cell = f"{dataset.value} / {remedy.value} / seed {seed}"
                         raise ConfigError(f"{where}, cell {cell}: {exc}") from None
-                    configs.setdefault(cfg.run_id(), cfg)
+                    configs.setdefault(cfg.run_id(), (cfg, grid.label))
     return list(configs.values())
 
 
-def _check_cells(configs: list[RunConfig], data_dir: str | None, where: str) -> tuple[Cell, ...]:
+def _check_cells(
+    configs: list[tuple[RunConfig, str | None]], data_dir: str | None, where: str
+) -> tuple[Cell, ...]:
     """Plan every cell (each distinct dataset is loaded once) and keep the sizes."""
     cells = []
-    for cfg in configs:
+    for cfg, row_group in configs:
         try:
             plan = plan_run(cfg, data_dir)
         except ConfigError as exc:
             raise ConfigError(f"{where}, dataset '{cfg.dataset}': {exc}") from None
-        cells.append(Cell(cfg, {split: len(ids) for split, ids in plan.corpus.splits.items()}))
+        cells.append(Cell(cfg, {split: len(ids) for split, ids in plan.corpus.splits.items()}, row_group))
     return tuple(cells)

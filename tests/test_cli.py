@@ -26,6 +26,7 @@ def test_train_writes_the_four_files_with_every_metric(tmp_path):
         assert metrics["test"][key] is not None
     assert metrics["test"]["mi_estimator"] == "whole"
     assert set(metrics["versions"]) == {"python", "torch", "collapse_bench"}
+    assert metrics["data"]["origin"].startswith("generated")  # what it read, for the report's checks
     assert not list(run.glob(".*.tmp")), "atomic writes leave no temporary files"
 
 

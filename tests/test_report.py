@@ -15,16 +15,27 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from matplotlib.collections import LineCollection
 from scipy import stats
 
 from bench import store
 from bench.cli import cli
 from bench.report import build_report, render, tables
-from bench.report.plots import markers, palette, pick_snapshots
+from bench.report.plots import (
+    MI_BELOW_ZERO,
+    SWEEPS,
+    markers,
+    metric_bars,
+    mi_au_curves,
+    palette,
+    pick_snapshots,
+    sweep,
+)
 from bench.run import resolve_config
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
 PTB = {"eval.iw_samples": 50}
+ADAM = {**PTB, "train.optimizer": "adam", "train.lr": 0.001}
 # (dataset, remedy, seeds, overrides, (nll, kl, mi, au) means, receptive field)
 CELLS = [
     ("synthetic", "none", (0, 1, 2), SYNTHETIC, (61.0, 0.01, 0.00, 0.0), None),
@@ -39,6 +50,10 @@ CELLS = [
     ("ptb-small", "word-dropout(keep=0.25)", (0, 1), PTB, (103.0, 4.0, 2.5, 6.0), None),
 ]
 FAILED_RUN = ("synthetic", "kl-annealing", 2)
+# What a ptb-small run records it read (metrics.json "data"): valid and test are one file.
+PTB_FILES = {"origin": "ptb-small", "train_path": "/data/ptb.valid.txt", "train_sha256": "a1",
+             "valid_path": "/data/ptb.test.txt", "valid_sha256": "b2", "test_path": "/data/ptb.test.txt",
+             "test_sha256": "b2"}
 STEPS, STEPS_PER_EPOCH, SENTENCES = 300, 100, 60
 
 
@@ -84,7 +99,8 @@ def write_store(root: Path, cells: list[tuple] = CELLS) -> Path:
             folder = suite / "runs" / cfg.run_id()
             store.write_json(folder / store.CONFIG, cfg.to_dict())
             rng = np.random.default_rng([seed, len(remedy), len(dataset)])
-            base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id()}
+            base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id(),
+                    "data": PTB_FILES if dataset == "ptb-small" else {"origin": "generated"}}
             if (dataset, remedy, seed) == FAILED_RUN:
                 store.write_curve(folder, _curve(remedy, means, rng)[:120])
                 store.write_json(folder / store.METRICS, {
@@ -163,6 +179,11 @@ class TestRunsFrame:
         assert set(settings[frame["remedy"] == "pretrain-fb"]) == {""}  # its lr of 0.5 is its own
         assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr", "train.decay_patience"}
         assert tables.remedy_owned_keys("none") == frozenset()
+
+    def test_only_runs_that_read_one_file_for_valid_and_test_are_flagged(self, runs):
+        assert tables.shared_eval_files(runs) == {"ptb-small": "/data/ptb.test.txt"}
+        assert tables.shared_eval_files(runs.assign(**{"source.test_sha256": "c3"})) == {}
+        assert tables.shared_eval_files(runs.drop(columns=["source.valid_sha256"])) == {}
 
     def test_no_runs_is_a_config_error(self, tmp_path):
         with pytest.raises(tables.ConfigError, match="no runs under"):
@@ -249,15 +270,172 @@ class TestReportFolder:
         for figure in built.figures:
             assert f"]({figure})" in text
 
+    def test_one_file_as_validation_and_test_split_is_warned_about(self, built):
+        assert built.warnings == [render.shared_split_warning("ptb-small", "/data/ptb.test.txt")]
+        text = (built.out / "report.md").read_text()
+        assert "## Warnings" in text and built.warnings[0] in text
+        assert text.index("## Warnings") < text.index("## Summary")
+
     def test_table_tex_uses_booktabs(self, built):
         text = (built.out / "table.tex").read_text()
         assert all(rule in text for rule in ("\\toprule", "\\midrule", "\\bottomrule"))
         assert "NLL (IW, $k{=}50$)" in text and "$-$ELBO (1 sample)" in text
 
+    def test_table_tex_bolds_the_best_mean_and_marks_holm_significant_cells(self, built, runs):
+        tests = tables.significance(runs, "none")
+        significant = set(tests.loc[tests["p_holm"] < render.ALPHA, ["condition", "remedy_label", "metric"]]
+                          .itertuples(index=False, name=None))
+        assert significant  # the fixture has some, so the daggers are tested
+        table = tables.summary(runs)
+        text = (built.out / "table.tex").read_text()
+        body = text.split("\\midrule\n", 1)[1].split("\\bottomrule")[0]
+        condition = None
+        for line in body.splitlines():
+            if line == "\\midrule":
+                continue
+            first, label, _, *values = line.removesuffix(" \\\\").split(" & ")
+            condition = first or condition
+            for key, value in zip(render.TEX_METRICS, values, strict=True):
+                assert ("^{\\dagger}" in value) == ((condition, label, key) in significant), (label, key)
+                means = table[(table["condition"] == condition) & (table["metric"] == key)]
+                lowest = means["mean"].round(tables.METRIC[key].digits).min()
+                mine = means.loc[means["remedy_label"] == label, "mean"].round(tables.METRIC[key].digits)
+                best = key in ("nll_iw", "neg_elbo") and mine.iloc[0] == lowest
+                assert ("\\mathbf" in value) == best, (condition, label, key)
+        assert "$^\\dagger$: differs from \\texttt{none}" in text
+
+    def test_every_figure_also_has_a_pdf(self, built):
+        for name in built.figures:
+            assert (built.out / name.replace(".png", ".pdf")).read_bytes().startswith(b"%PDF")
+
     def test_figures_are_byte_stable(self, built, suite, tmp_path):
         again = build_report(suite, tmp_path / "again")
-        for name in built.figures:
+        for name in [*built.figures, *(name.replace(".png", ".pdf") for name in built.figures)]:
             assert (built.out / name).read_bytes() == (again.out / name).read_bytes(), name
+
+
+def _points(ax) -> set[tuple[float, float]]:
+    """The (x, y) of the single-run dots of a panel."""
+    (dots,) = [c for c in ax.collections if c.get_offsets().shape[0] and c.get_sizes().tolist() == [12]]
+    return {(round(float(x), 6), round(float(y), 6)) for x, y in dots.get_offsets()}
+
+
+class TestSweeps:
+    WORD_KEEP, RECEPTIVE_FIELD = (next(s for s in SWEEPS if s.column == c) for c in ("word_keep",
+                                                                                       "receptive_field"))
+
+    def test_word_keep_pools_runs_only_within_their_row_group(self, tmp_path):
+        cells = [
+            ("ptb-small", "none", (0, 1), PTB, (101.5, 0.05, 0.02, 0.0), None),
+            ("ptb-small", "word-dropout(keep=0.5)", (0, 1), PTB, (102.0, 2.0, 1.0, 3.0), None),
+            ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+            ("ptb-small", "word-dropout(keep=0.5)", (0, 1), ADAM, (99.0, 6.0, 3.0, 8.0), None),
+        ]
+        runs = tables.load_runs(write_store(tmp_path, cells))
+        figure = sweep(runs, self.WORD_KEEP).figure
+        kl_axes = figure.axes[0::2]
+        assert len(kl_axes) == runs["condition"].nunique() == 2  # one row per row group, not per dataset
+        for ax, (condition, cell) in zip(kl_axes, runs.groupby("condition", sort=True), strict=True):
+            assert ax.get_title().replace("\n", " ").startswith(condition)
+            keep = cell["word_keep"].fillna(1.0)  # the `none` runs sit at keep rate 1
+            assert _points(ax) == {(round(x, 6), round(y, 6)) for x, y in zip(keep, cell["kl"], strict=True)}
+
+    def test_keep_rate_one_is_the_none_run_of_the_same_group(self, runs):
+        figure = sweep(runs, self.WORD_KEEP).figure
+        kl = figure.axes[0]
+        none_kl = runs.loc[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none"), "kl"].mean()
+        mean_line = kl.lines[0]
+        assert list(mean_line.get_xdata()) == [0.25, 0.75, 1.0]
+        assert mean_line.get_ydata()[-1] == pytest.approx(none_kl)
+        assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+            "mean over seeds", "one run (seed)", self.WORD_KEEP.baseline_name]
+
+    def test_the_cnn_sweep_draws_the_lstm_decoder_as_a_reference_level(self, runs):
+        figure = sweep(runs, self.RECEPTIVE_FIELD).figure
+        none = runs[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none")]
+        for ax, key in zip(figure.axes, ("kl", "nll_iw"), strict=True):
+            levels = [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--"]
+            assert levels == [pytest.approx(none[key].mean())]
+            assert {x for x, _ in _points(ax)} == {15, 125}  # the LSTM has no receptive field to plot at
+        assert self.RECEPTIVE_FIELD.baseline_name in [t.get_text() for t in figure.legends[0].get_texts()]
+
+
+class TestMetricRanges:
+    """Bands and axes stay within what a metric can be: KL >= 0, 0 <= AU <= nz; MI below 0 is said."""
+
+    @staticmethod
+    def _curves(nz: int, au: list[list[float]], mi: list[list[float]]) -> pd.DataFrame:
+        """One cell, one remedy, a run per row of `au` and `mi` (one value per step)."""
+        return pd.DataFrame([
+            {"run_id": f"r{run}", "step": step, "condition": "cell", "remedy_label": "none", "model.nz": nz,
+             "au": au[run][step], "mi": mi[run][step], "kl": math.nan}
+            for run in range(len(au)) for step in range(len(au[run]))
+        ])
+
+    def test_au_bands_stop_at_0_and_nz_and_the_axis_counts_out_of_nz(self):
+        curves = self._curves(4, au=[[0, 4, 4], [1, 4, 3], [0, 4, 4]], mi=[[0.1, 1, 2]] * 3)
+        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        _, au_ax = figure.axes
+        band = au_ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert band.min() >= 0 and band.max() <= 4
+        assert au_ax.get_ylabel() == "active units (of 4)"
+        assert au_ax.get_ylim() == pytest.approx((-0.16, 4.16))
+        assert MI_BELOW_ZERO not in figure.get_suptitle()
+
+    def test_an_mi_estimate_below_zero_is_said_in_the_title_and_not_clipped(self):
+        curves = self._curves(2, au=[[0, 0]] * 3, mi=[[0.0, -0.02], [0.0, 0.01], [0.0, -0.01]])
+        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        assert MI_BELOW_ZERO in figure.get_suptitle()
+        band = figure.axes[0].collections[0].get_paths()[0].vertices[:, 1]
+        assert band.min() < 0
+
+    def test_bars_clip_kl_intervals_at_zero_and_count_au_out_of_nz(self, runs):
+        table = tables.summary(runs)
+        assert (table.loc[table["metric"] == "kl", "ci_low"] < 0).any()  # the fixture has such a CI
+        order = tables.remedy_order(runs, "none")
+        figure = metric_bars(runs, table, order, palette(order)).figure
+        kl_axes = [ax for ax in figure.axes if ax.get_title().startswith("KL")]
+        ends = [x for ax in kl_axes for bars in ax.collections if isinstance(bars, LineCollection)
+                for segment in bars.get_segments() for x, _ in segment]
+        assert len(ends) and np.nanmin(ends) >= 0
+        au_labels = {ax.get_xlabel() for ax in figure.axes if ax.get_title().startswith("AU")}
+        assert au_labels == {"active units (of 32)", "active units (of 1)"}
+        assert MI_BELOW_ZERO in figure.get_suptitle()  # the fixture's collapsed runs estimate MI < 0
+
+
+class TestRowGroupLabels:
+    SGD, ADAM_LABEL = "SGD (He et al. protocol)", "Adam, lr 1e-3 (Fu et al.)"
+    CELLS = (
+        ("ptb-small", "none", (0, 1), PTB, (101.5, 0.05, 0.02, 0.0), None),
+        ("ptb-small", "kl-annealing", (0, 1), PTB, (101.2, 1.5, 1.1, 3.0), None),
+        ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+    )
+
+    def _labelled(self, tmp_path: Path, sgd: str, adam: str) -> Path:
+        """The store with a suite.json that labels its SGD and its Adam runs."""
+        suite = write_store(tmp_path, list(self.CELLS))
+        runs = tables.load_runs(suite)
+        cells = [{"run_id": run_id, "label": adam if optimizer == "adam" else sgd}
+                 for run_id, optimizer in zip(runs["run_id"], runs["train.optimizer"], strict=True)]
+        store.write_json(suite / store.SUITE, {"name": "fixture", "cells": cells})
+        return suite
+
+    def test_a_label_titles_its_row_group_in_tables_and_figures(self, tmp_path):
+        suite = self._labelled(tmp_path, self.SGD, self.ADAM_LABEL)
+        runs = tables.load_runs(suite)
+        titles = {f"ptb-small: {self.SGD}", f"ptb-small: {self.ADAM_LABEL}"}
+        assert set(runs["condition"]) == titles
+        assert runs.groupby("condition")["run_id"].count().to_dict() == {
+            f"ptb-small: {self.SGD}": 4, f"ptb-small: {self.ADAM_LABEL}": 2}
+        report = build_report(suite)
+        text = (report.out / "report.md").read_text()
+        assert all(f"### {title}" in text for title in titles)
+        assert "| ptb-small: Adam, lr 1e-3 (Fu et al.) | 2 | train.lr=0.001, train.optimizer=adam |" in text
+        assert f"ptb-small: {self.ADAM_LABEL} & none" in (report.out / "table.tex").read_text()
+
+    def test_one_label_on_two_row_groups_keeps_the_generated_titles(self, tmp_path):
+        runs = tables.load_runs(self._labelled(tmp_path, "same", "same"))
+        assert set(runs["condition"]) == {"ptb-small", "ptb-small (train.lr=0.001, train.optimizer=adam)"}
 
 
 def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():
@@ -279,6 +457,12 @@ class TestCommand:
         assert result.exit_code == 0, result.output
         assert "report of 3 runs" in result.output
         assert "nothing to compare" in (tmp_path / "r" / "report.md").read_text()
+
+    def test_the_shared_split_warning_is_on_stderr_once(self, tmp_path):
+        small = write_store(tmp_path, CELLS[3:5])  # ptb-small: 6 runs, each recording the same files
+        result = CliRunner().invoke(cli, ["report", str(small)])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("validation and test splits are the same file") == 1
 
     def test_a_baseline_without_runs_warns_and_still_reports(self, tmp_path):
         small = write_store(tmp_path, CELLS[:1])

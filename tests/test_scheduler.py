@@ -33,10 +33,14 @@ class TestBackends:
         assert set(statuses(tmp_path, suite).values()) == {"finished"}
         record = json.loads((tmp_path / "tiny" / store.SUITE).read_text())
         assert [cell["run_id"] for cell in record["cells"]] == [cell.run_id for cell in suite.cells]
+        assert {cell["label"] for cell in record["cells"]} == {None}
 
-        again = run_suite(suite, tmp_path, backend="loky", progress=False)
+        labelled = load_suite(write_suite('label = "plain VAE"\nremedies = ["none"]\nseeds = [0, 1]'))
+        again = run_suite(labelled, tmp_path, backend="loky", progress=False)
         assert again.exit_code == 0 and again.count("finished") == 0 and len(again.skipped) == 2
         assert "2 finished (0 now, 2 already done)" in again.line()
+        record = json.loads((tmp_path / "tiny" / store.SUITE).read_text())  # relabelled without a rerun
+        assert {cell["label"] for cell in record["cells"]} == {"plain VAE"}
 
     def test_dask_on_an_existing_local_cluster(self, write_suite, tmp_path):
         from distributed import LocalCluster

@@ -1,5 +1,6 @@
 """Suite files: the schema, expansion into cells, and bad input stopped before anything runs."""
 
+import dataclasses
 import json
 
 import pytest
@@ -9,7 +10,16 @@ from conftest import TINY_DATA
 from bench.cli import cli
 from bench.config import RunConfig
 from bench.errors import ConfigError
-from bench.suite import builtin_suites, describe_suites, load_suite
+from bench.suite import (
+    SUITES_DIR,
+    _expand,
+    _parse,
+    _read,
+    _where,
+    builtin_suites,
+    describe_suites,
+    load_suite,
+)
 from remedies import registry
 
 
@@ -50,6 +60,17 @@ class TestExpansion:
         path = write_suite('remedies = ["none"]\nseeds = [0, 1]', tables="[[extra]]\nseeds = [1, 2]")
         assert [cell.config.seed for cell in load_suite(path).cells] == [0, 1, 2]
 
+    def test_a_label_names_the_row_group_and_never_changes_a_run_id(self, write_suite):
+        extra = '[[extra]]\nremedies = ["none"]\nmodel.nz = 1'
+        plain = load_suite(write_suite('remedies = ["none"]', tables=extra, name="plain"))
+        named_extra = extra.replace("]]", ']]\nlabel = "scalar latent"')
+        named = write_suite('label = "SGD"\nremedies = ["none"]', tables=named_extra, name="named")
+        labelled = load_suite(named)
+        assert [cell.run_id for cell in labelled.cells] == [cell.run_id for cell in plain.cells]
+        assert [cell.row_group for cell in labelled.cells] == ["SGD", "scalar latent"]
+        assert [cell.row_group for cell in plain.cells] == [None, None]
+        assert "label" not in json.dumps(labelled.cells[0].config.to_dict())
+
     def test_a_cell_travels_as_a_plain_dict_and_keeps_its_run_id(self, write_suite):
         path = write_suite('remedies = ["dilated-cnn(size=small)", "kl-annealing+word-dropout"]')
         for cell in load_suite(path).cells:
@@ -74,6 +95,15 @@ class TestBuiltInSuites:
         assert {registry.parse(cell.config.remedy).name for cell in schedules} == {
             "none", "kl-annealing", "cyclical", "word-dropout"}
         assert len(suite.cells) == 10 * 3 + 2 + 4 * 3
+
+    def test_every_grid_of_a_built_in_suite_has_a_label_that_leaves_run_ids_alone(self):
+        for name in builtin_suites():
+            path = SUITES_DIR / f"{name}.toml"
+            _, _, grids = _parse(_read(path, _where(path)), name, name)
+            assert all(grid.label for grid in grids), name
+            unlabelled = [dataclasses.replace(grid, label=None) for grid in grids]
+            ids = [cfg.run_id() for cfg, _ in _expand(grids, {}, name)]
+            assert ids == [cfg.run_id() for cfg, _ in _expand(unlabelled, {}, name)]
 
     def test_list_suites(self):
         result = invoke("list", "suites")
@@ -103,6 +133,8 @@ TOP = 'remedies = ["none"]'
         ('remedies = "none"', "", "'remedies' must be a non-empty list"),
         ('name = "a/b"\nremedies = ["none"]', "", "name must be letters"),
         (TOP, "[train\nepochs = 1", "bad TOML"),
+        ("label = 3\n" + TOP, "", "label must be a non-empty string"),
+        (TOP, '[[extra]]\nlabel = " "', "extra[0]: label must be a non-empty string"),
     ],
 )
 def test_bad_suite_is_one_line_exit_2_and_writes_nothing(write_suite, tmp_path, top, tables, message):

@@ -23,14 +23,17 @@ def report(store_dir: Path, baseline: str, out: Path | None) -> None:
     Tables: one row per run (runs.csv); mean, SD and 95% t-interval per
     dataset and remedy, failed runs counted apart (summary.csv); Welch's
     t-test against the baseline with Holm's correction and Hedges' g
-    (significance.csv). Figures: metrics with CIs, KL and KL weight over
-    training, MI and AU over training, NLL against MI, He et al.'s
-    posterior-mean space (nz = 1 runs with snapshots), and the CNN receptive
-    field when swept.
+    (significance.csv); table.tex for a paper. Figures, as PNG and PDF:
+    metrics with CIs, KL and KL weight over training, MI and AU over
+    training, NLL against MI, He et al.'s posterior-mean space (nz = 1 runs
+    with snapshots), and the word keep rate and CNN receptive field when
+    swept. Warns when a dataset's validation and test splits are one file.
     """
     from bench.report import build_report
 
     result = build_report(store_dir, out, baseline)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.baseline is None:
         click.echo(f"warning: no run of the baseline '{baseline}' in {store_dir}; significance tests "
                    "skipped (see --baseline)", err=True)

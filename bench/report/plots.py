@@ -5,8 +5,8 @@ no GUI backend, global figure registry or `MPLBACKEND` is involved; the
 seaborn theme is applied through `rc_context`, so importing this module
 changes no global style. Every interval is the t-based 95% CI computed in
 `bench.report.stats` (the same numbers as the tables), never a seaborn
-bootstrap, and PNGs are saved without the software stamp, so the same store
-gives the same bytes.
+bootstrap, and PNGs and PDFs are saved without software stamps or dates, so
+the same store gives the same bytes.
 
 Each builder returns a `FigureFile` (or None when its data are absent), with
 the title and one-line caption that `report.md` prints under it.
@@ -19,7 +19,8 @@ import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -29,8 +30,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bench.report.stats import t_half_width
-from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k
+from bench.report.stats import mean_ci, t_half_width
+from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k, latent_size
 
 DPI = 150
 BAR_METRICS = ("nll_iw", "kl", "mi", "au")
@@ -38,16 +39,39 @@ SMOOTH_POINTS = 100  # the per-step KL is smoothed to about this many windows ov
 SNAPSHOT_COLUMNS = 4
 MIN_WIDTH = 7.5  # inches: room for a figure title even with one panel
 NATS_SPAN = 0.1  # KL and MI axes show at least [0, 0.1] nats
+MI_BELOW_ZERO = "MI estimates below 0 are estimator noise: MI itself is ≥ 0"
 
 
 @dataclass(frozen=True)
 class FigureFile:
-    """A rendered figure: file name in the report folder, heading, caption, PNG bytes."""
+    """A figure of the report: PNG file name in the report folder, heading, caption, the figure.
+
+    The figure itself is kept (not only its bytes) so that tests can read
+    its axes, limits and labels.
+    """
 
     name: str
     title: str
     caption: str
-    png: bytes
+    figure: Figure = field(repr=False, compare=False)
+
+    @property
+    def pdf_name(self) -> str:
+        """The vector copy for a paper, beside the PNG."""
+        return self.name.removesuffix(".png") + ".pdf"
+
+    def png(self) -> bytes:
+        """PNG without the software stamp, so the same store gives the same bytes."""
+        return self._saved("png", dpi=DPI, metadata={"Software": None})
+
+    def pdf(self) -> bytes:
+        """PDF without creation date or producer, so the same store gives the same bytes."""
+        return self._saved("pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
+
+    def _saved(self, fmt: str, **options: Any) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format=fmt, **options)
+        return buffer.getvalue()
 
 
 @contextmanager
@@ -57,12 +81,6 @@ def _style() -> Iterator[None]:
           "axes.titleweight": "bold"}
     with mpl.rc_context(rc):
         yield
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def palette(order: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -115,6 +133,43 @@ def _nats_from_zero(ax: Axes, axis: str, span: float = NATS_SPAN) -> None:
     set_(min(low, -span / 20), max(high, span))
 
 
+def metric_range(key: str, nz: int | None) -> tuple[float, float]:
+    """What a metric can be: a KL is never negative, AU counts 0 to nz units.
+
+    MI is left open: its estimate can fall below 0 by noise, and is shown as
+    estimated (with `MI_BELOW_ZERO` in the figure's title) rather than clipped.
+    """
+    if key == "kl":
+        return 0.0, np.inf
+    if key == "au":
+        return 0.0, float(nz) if nz else np.inf
+    return -np.inf, np.inf
+
+
+def metric_axis_label(key: str, label: str, frame: pd.DataFrame) -> str:
+    """`label`, except for AU: a count of latent units, so out of the runs' nz."""
+    if key != "au":
+        return label
+    nz = latent_size(frame)
+    return f"active units (of {nz})" if nz else "active units"
+
+
+def _titled(figure: Figure, title: str, mi: pd.Series) -> None:
+    """The figure's title, with `MI_BELOW_ZERO` under it when an MI estimate it draws is below 0."""
+    figure.suptitle(f"{title}\n{MI_BELOW_ZERO}" if bool((mi < 0).any()) else title)
+
+
+def _metric_limits(ax: Axes, axis: str, key: str, nz: int | None) -> None:
+    """AU from 0 to nz in whole units (room for markers at both ends); KL and MI from 0 nats."""
+    if key == "au":
+        get, set_ = (ax.get_xlim, ax.set_xlim) if axis == "x" else (ax.get_ylim, ax.set_ylim)
+        top = float(nz) if nz else max(1.0, get()[1])
+        set_(-0.04 * top, 1.04 * top)
+        (ax.xaxis if axis == "x" else ax.yaxis).get_major_locator().set_params(integer=True)
+    elif key in ("kl", "mi"):
+        _nats_from_zero(ax, axis)
+
+
 # ---------------------------------------------------------------- metric bars
 
 
@@ -148,22 +203,25 @@ def metric_bars(runs: pd.DataFrame, summary: pd.DataFrame, order: list[str],
             axes[0].set_yticks(np.arange(len(labels)), ticks)
             axes[0].invert_yaxis()
             subfigure.suptitle(_wrap(condition, 90), fontweight="bold", fontsize="large")
-        figure.suptitle("Final test metrics per remedy: mean with 95% t-interval over seeds; "
-                        "black dots: single runs")
+        _titled(figure, "Final test metrics per remedy: mean with 95% t-interval over seeds; "
+                "black dots: single runs", runs.loc[runs["status"] == FINISHED, "mi"])
     return FigureFile(
         "metric_bars.png", "Test metrics per remedy",
         "Mean over seeds with 95% t-interval (bars; NLL as a dot) and each finished run (black dots); "
         "n counts finished seeds, failed runs are named apart and excluded.",
-        _png(figure),
+        figure,
     )
 
 
 def _bar_panel(ax: Axes, cell: pd.DataFrame, cell_runs: pd.DataFrame, key: str, labels: list[str],
                colours: dict[str, tuple]) -> None:
     metric = METRIC[key]
+    nz = latent_size(cell_runs)
     y = np.arange(len(labels))
     means = cell.loc[labels, "mean"].to_numpy(dtype=float)
-    errors = np.vstack([means - cell.loc[labels, "ci_low"], cell.loc[labels, "ci_high"] - means])
+    bounds = cell.loc[labels, ["ci_low", "ci_high"]].to_numpy(dtype=float).T
+    low, high = np.clip(bounds, *metric_range(key, nz))
+    errors = np.vstack([means - low, high - means])
     colour_list = [colours[label] for label in labels]
     if metric.zero_based:
         ax.barh(y, np.nan_to_num(means), color=colour_list, alpha=0.75, height=0.7)
@@ -179,13 +237,9 @@ def _bar_panel(ax: Axes, cell: pd.DataFrame, cell_runs: pd.DataFrame, key: str, 
                     color="grey", fontsize="small")
         offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
         ax.scatter(values, position + offsets, color="black", s=12, zorder=3)
-    ax.set_xlabel(metric.unit)
+    ax.set_xlabel(metric_axis_label(key, metric.unit, cell_runs))
     ax.grid(axis="y", visible=False)
-    if key == "au":  # whole units from 0, also when every run has none active
-        ax.set_xlim(-0.05, max(1.0, ax.get_xlim()[1]))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    elif metric.unit == "nats":
-        _nats_from_zero(ax, "x")
+    _metric_limits(ax, "x", key, nz)
 
 
 # ------------------------------------------------------------ training curves
@@ -204,7 +258,9 @@ def _curve_panel(ax: Axes, cell: pd.DataFrame, column: str, labels: list[str], c
     a count of units). Earlier remedies are drawn thicker, so coinciding lines
     show as nested stripes instead of hiding each other, and the y axis starts
     at 0 and reaches at least 1, so a constant 1 does not fill the panel.
+    Bands stop where the metric must (KL at 0, AU at 0 and nz).
     """
+    nz = latent_size(cell)
     widths = np.linspace(5.0, 1.4, len(labels)) if stepped and len(labels) > 1 else np.full(len(labels), 1.4)
     for label, width in zip(labels, widths, strict=True):
         runs = cell[(cell["remedy_label"] == label) & cell[column].notna()]
@@ -219,12 +275,12 @@ def _curve_panel(ax: Axes, cell: pd.DataFrame, column: str, labels: list[str], c
         half = t_half_width(wide.std(axis=1, ddof=1).to_numpy(), n)
         steps = wide.index.to_numpy()
         ax.plot(steps, mean, color=colours[label], linewidth=width)
-        low = mean - half if column != "kl" else np.maximum(mean - half, 0.0)  # a KL is never negative
-        ax.fill_between(steps, low, mean + half, color=colours[label], alpha=0.2, linewidth=0)
-    if stepped:
+        low, high = np.clip([mean - half, mean + half], *metric_range(column, nz))
+        ax.fill_between(steps, low, high, color=colours[label], alpha=0.2, linewidth=0)
+    if column in ("kl", "mi", "au"):
+        _metric_limits(ax, "y", column, nz)
+    elif stepped:
         ax.set_ylim(-0.05, max(1.05, ax.get_ylim()[1]))
-    elif column in ("kl", "mi"):
-        _nats_from_zero(ax, "y")
 
 
 def _seeds_note(cell: pd.DataFrame) -> str:
@@ -248,11 +304,12 @@ def _curve_figure(curves: pd.DataFrame, order: list[str], colours: dict[str, tup
         present += [label for label in labels if label not in present]
         for row, (column, ylabel, window, stepped) in enumerate(rows):
             _curve_panel(axes[row, col], cell, column, labels, colours, window, stepped)
-            axes[row, col].set_ylabel(ylabel)
+            axes[row, col].set_ylabel(metric_axis_label(column, ylabel, cell))
         axes[0, col].set_title(f"{_wrap(condition)}\n{_seeds_note(cell)}", fontsize="medium")
         axes[-1, col].set_xlabel("training step")
     _legend(figure, [label for label in order if label in present], colours)
-    figure.suptitle(suptitle)
+    drawn = [column for column, *_ in rows]
+    _titled(figure, suptitle, curves["mi"] if "mi" in drawn else pd.Series(dtype=float))
     return figure
 
 
@@ -275,7 +332,7 @@ def kl_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tuple])
         "overlap as nested stripes)."
     )
     return FigureFile("kl_curve.png", "KL term and KL weight over training (Bowman's figure)", caption,
-                      _png(figure))
+                      figure)
 
 
 def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tuple]) -> FigureFile | None:
@@ -285,7 +342,7 @@ def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tupl
     with _style():
         figure = _curve_figure(
             curves, order, colours,
-            [("mi", "MI I_q(x; z) [nats]", 1, False), ("au", "AU [active units]", 1, True)],
+            [("mi", "MI I_q(x; z) [nats]", 1, False), ("au", "active units", 1, True)],
             "MI and AU over training (fixed validation batch)",
         )
     return FigureFile(
@@ -293,7 +350,7 @@ def mi_au_curves(curves: pd.DataFrame, order: list[str], colours: dict[str, tupl
         "MI and AU measured every few steps on a fixed batch of validation sentences; mean over seeds "
         "with 95% t-band. Both stay at 0 when the posterior has collapsed; AU lines that coincide "
         "show as nested stripes.",
-        _png(figure),
+        figure,
     )
 
 
@@ -322,12 +379,12 @@ def tradeoff(runs: pd.DataFrame, order: list[str], colours: dict[str, tuple]) ->
             ax.set_title(f"{_wrap(condition)}\n{len(cell)} run{'s' if len(cell) != 1 else ''}",
                          fontsize="medium")
         _legend(figure, _present(order, finished), colours, shapes=shapes)
-        figure.suptitle("Trade-off: NLL against MI, one point per run")
+        _titled(figure, "Trade-off: NLL against MI, one point per run", finished["mi"])
     return FigureFile(
         "tradeoff.png", "Trade-off: NLL against MI",
         "Each point is one finished run. Down is better NLL; right is more information in z "
         "(less collapse). A remedy worth having moves right without moving up.",
-        _png(figure),
+        figure,
     )
 
 
@@ -374,7 +431,7 @@ def sentiment_probe(runs: pd.DataFrame, order: list[str], colours: dict[str, tup
         "Dashed: the same classifier on bag-of-words features of the same sentences; dotted: always "
         "guessing the most frequent label. A z that says nothing about the label (a collapsed one) sits "
         "on the dotted line.",
-        _png(figure),
+        figure,
     )
 
 
@@ -467,7 +524,7 @@ def posterior_mean(snapshots: pd.DataFrame, order: list[str], colours: dict[str,
                 "mean (grid quadrature over z); dashed: the diagonal, where inference keeps up with the "
                 "model. Collapse pulls both to the origin; lagging inference leaves points off the "
                 "diagonal.",
-                _png(figure),
+                figure,
             ))
     return files
 
@@ -478,10 +535,17 @@ def _slug(text: str) -> str:
 
 # --------------------------------------------------------- sweeps
 
+BASELINE = "none"  # the run without a remedy: keep rate 1, and the LSTM decoder the CNN replaces
+
 
 @dataclass(frozen=True)
 class Sweep:
-    """A remedy parameter that a suite may sweep, and what the papers say it does."""
+    """A remedy parameter that a suite may sweep, and what the papers say it does.
+
+    `baseline_at`: where the `none` run of the same row group sits on the x
+    axis (keep rate 1); None when it has no place there (an LSTM has no
+    receptive field), and it is drawn as a reference level instead.
+    """
 
     column: str  # column of the runs table holding the parameter
     axis: str
@@ -489,44 +553,106 @@ class Sweep:
     title: str
     file: str
     caption: str
+    baseline_at: float | None
+    baseline_name: str  # the `none` run in the legend
 
 
 SWEEPS = (
     Sweep("receptive_field", "receptive field of the CNN decoder [tokens]",
           "CNN receptive field against KL and NLL",
           "Dilated CNN decoder: receptive field against KL and NLL (Yang et al. 2017)", "receptive_field.png",
-          "Line: mean over seeds per receptive field; dots: single runs. A smaller receptive field leaves "
-          "more to z (more KL) at some cost in NLL."),
+          "Line: mean over seeds per receptive field; dots: single runs; dashed line and grey band: the "
+          "LSTM decoder (`none` of the same row group), mean and 95% t-interval. A smaller receptive "
+          "field leaves more to z (more KL) at some cost in NLL.",
+          None, "LSTM decoder (none): mean, grey band 95% CI"),
     Sweep("word_keep", "word keep rate (1 - word dropout)", "Word keep rate against KL and NLL",
           "Word dropout: keep rate against KL and NLL (Bowman et al. 2016)", "word_keep.png",
-          "Line: mean over seeds per keep rate; dots: single runs. A lower keep rate weakens the decoder's "
-          "view of the past words, which pushes information into z (more KL) at some cost in NLL."),
+          "Line: mean over seeds per keep rate; dots: single runs; square at keep rate 1: the `none` run "
+          "of the same row group (no word dropout). A lower keep rate weakens the decoder's view of the "
+          "past words, which pushes information into z (more KL) at some cost in NLL.",
+          1.0, "keep rate 1 = none (no word dropout): mean"),
 )
 
 
+def _sweep_points(cell: pd.DataFrame, spec: Sweep) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The swept runs of one row group, and its `none` runs (placed at `baseline_at` if any)."""
+    swept = cell[cell[spec.column].notna()]
+    base = cell[cell["remedy"] == BASELINE]
+    if spec.baseline_at is not None:
+        base = base.assign(**{spec.column: spec.baseline_at})
+    return swept, base
+
+
+def _swept_values(cell: pd.DataFrame, spec: Sweep) -> int:
+    """How many points the sweep of this row group has on its x axis (the baseline's included)."""
+    swept, base = _sweep_points(cell, spec)
+    values = set(swept[spec.column])
+    if spec.baseline_at is not None and not base.empty:
+        values.add(spec.baseline_at)
+    return len(values)
+
+
 def sweep(runs: pd.DataFrame, spec: Sweep) -> FigureFile | None:
-    """KL and NLL against a swept remedy parameter, one row per dataset that has 2 or more values."""
-    swept_runs = runs[(runs["status"] == FINISHED) & runs[spec.column].notna()]
-    values = swept_runs.groupby("dataset", sort=True)[spec.column].nunique()
-    datasets = list(values[values >= 2].index)
-    if not datasets:
+    """KL and NLL against a swept remedy parameter, one row per row group with 2 or more points.
+
+    Runs are pooled only within a row group (condition), as in the tables:
+    the same keep rate under two optimisers is two experiments, not more seeds.
+    """
+    finished = runs[runs["status"] == FINISHED]
+    conditions = [condition for condition, cell in finished.groupby("condition", sort=True)
+                  if _swept_values(cell, spec) >= 2]
+    if not conditions:
         return None
-    colour = sns.color_palette("colorblind", 1)[0]
+    colour, base_colour = sns.color_palette("colorblind", 2)
     with _style():
-        figure = Figure(figsize=(9.0, 3.4 * len(datasets) + 0.6), layout="constrained")
-        axes = figure.subplots(len(datasets), 2, squeeze=False)
-        for row, dataset in enumerate(datasets):
-            cell = swept_runs[swept_runs["dataset"] == dataset]
+        figure = Figure(figsize=(9.0, 3.6 * len(conditions) + 1.0), layout="constrained")
+        axes = figure.subplots(len(conditions), 2, squeeze=False)
+        for row, condition in enumerate(conditions):
+            cell = finished[finished["condition"] == condition]
             for ax, key in zip(axes[row], ("kl", "nll_iw"), strict=True):
-                means = cell.groupby(spec.column)[key].mean()
-                ax.plot(means.index, means.to_numpy(), color=colour, marker="o", linewidth=1.5)
-                ax.scatter(cell[spec.column], cell[key], color="black", s=12, zorder=3)
-                ax.set_xlabel(spec.axis)
-                ax.set_ylabel(METRIC[key].axis_label(iw_k(cell)))
-                ax.set_title(f"{dataset}: {METRIC[key].title(iw_k(cell))} ({_direction(key)})",
+                _sweep_panel(ax, cell, spec, key, colour, base_colour)
+                ax.set_title(f"{_wrap(condition, 42)}\n{METRIC[key].title(iw_k(cell))} ({_direction(key)})",
                              fontsize="medium")
+        figure.legend(handles=_sweep_handles(spec, colour, base_colour), loc="outside lower center",
+                      ncols=3, frameon=False)
         figure.suptitle(spec.title)
-    return FigureFile(spec.file, spec.heading, spec.caption, _png(figure))
+    return FigureFile(spec.file, spec.heading, spec.caption, figure)
+
+
+def _sweep_panel(ax: Axes, cell: pd.DataFrame, spec: Sweep, key: str, colour: tuple,
+                 base_colour: tuple) -> None:
+    """Mean line and single runs of one metric; the `none` runs on the axis or as a reference band."""
+    swept, base = _sweep_points(cell, spec)
+    on_axis = spec.baseline_at is not None
+    points = pd.concat([swept, base]) if on_axis else swept
+    means = points.groupby(spec.column)[key].mean()
+    ax.plot(means.index, means.to_numpy(), color=colour, marker="o", linewidth=1.5)
+    ax.scatter(points[spec.column], points[key], color="black", s=12, zorder=3)
+    if not base.empty and on_axis:
+        ax.plot([spec.baseline_at], [base[key].mean()], color=base_colour, marker="s", markersize=9,
+                linestyle="none", zorder=4)
+    elif not base.empty:
+        interval = mean_ci(base[key].astype(float))
+        ax.axhline(interval.mean, color=base_colour, linestyle="--", linewidth=1.5)
+        if interval.n >= 2:
+            ax.axhspan(*np.clip([interval.low, interval.high], *metric_range(key, None)), color="grey",
+                       alpha=0.2, linewidth=0)
+    if key == "kl":
+        _nats_from_zero(ax, "y")
+    ax.set_xlabel(spec.axis)
+    ax.set_ylabel(METRIC[key].axis_label(iw_k(cell)))
+
+
+def _sweep_handles(spec: Sweep, colour: tuple, base_colour: tuple) -> list[Line2D]:
+    """Legend entries: the mean line, a single run, and the `none` run of the row group."""
+    base = (Line2D([], [], color=base_colour, marker="s", linestyle="none", markersize=9)
+            if spec.baseline_at is not None else Line2D([], [], color=base_colour, linestyle="--"))
+    base.set_label(spec.baseline_name)
+    return [
+        Line2D([], [], color=colour, marker="o", linewidth=1.5, label="mean over seeds"),
+        Line2D([], [], color="black", marker="o", linestyle="none", markersize=4, label="one run (seed)"),
+        base,
+    ]
 
 
 def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, snapshots: pd.DataFrame,

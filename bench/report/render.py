@@ -32,12 +32,14 @@ from bench.report.tables import (
     remedy_order,
     reported_metrics,
     resolve_baseline,
+    shared_eval_files,
     significance,
     summary,
 )
 
 SUMMARY_METRICS = ("nll_iw", "ppl_iw", "neg_elbo", "kl", "mi", "au")
 TEX_METRICS = ("nll_iw", "neg_elbo", "kl", "mi", "au")
+ALPHA = 0.05  # a Holm-adjusted p below this marks a table.tex cell as different from the baseline
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Report:
     baseline: str | None  # the baseline's spec, None when no run matches
     files: list[Path] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # also in report.md; the CLI repeats them on stderr
 
 
 def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none") -> Report:
@@ -64,22 +67,30 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
         runs, table, load_run_tables(store_dir, runs, store.CURVE),
         load_run_tables(store_dir, runs, store.SNAPSHOTS), order,
     )
+    warnings = [shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items()]
     texts = {
-        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order),
+        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order, warnings),
         "summary.csv": table.to_csv(index=False),
         "significance.csv": tests.to_csv(index=False),
         "runs.csv": runs.to_csv(index=False),
-        "table.tex": latex_table(runs, table, order),
+        "table.tex": latex_table(runs, table, tests, order, baseline_label(runs, baseline, base)),
     }
-    report = Report(out=out, runs=len(runs), baseline=base)
-    for name, text in texts.items():
-        store.atomic_write_bytes(out / name, text.encode())
+    files = {name: text.encode() for name, text in texts.items()}
+    for figure in figures:  # rendered before anything is written
+        files.update({figure.name: figure.png(), figure.pdf_name: figure.pdf()})
+    report = Report(out=out, runs=len(runs), baseline=base, figures=[figure.name for figure in figures],
+                    warnings=warnings)
+    for name, data in files.items():
+        store.atomic_write_bytes(out / name, data)
         report.files.append(out / name)
-    for figure in figures:
-        store.atomic_write_bytes(out / figure.name, figure.png)
-        report.files.append(out / figure.name)
-        report.figures.append(figure.name)
     return report
+
+
+def shared_split_warning(dataset: str, path: str) -> str:
+    """Why a reader should not take `dataset`'s test numbers as held out."""
+    return (f"{dataset}: the validation and test splits are the same file ({path}). Validation picks "
+            "the checkpoint (best epoch) and the learning-rate decay, so the test numbers are not "
+            "from held-out data.")
 
 
 # ------------------------------------------------------------------ numbers
@@ -158,8 +169,10 @@ def _how_to_read(baseline: str, probed: bool) -> str:
   comparisons in this report, effect size **Hedges' g** (remedy - baseline over the pooled SD, with the
   exact small-sample correction). Where a side has n < 2, or neither side varies over seeds, the
   comparison is **not testable** and gets no p-value.
-- A dataset label with a parenthesis (`synthetic (model.nz=1, …)`) is a separate cell: the config values
-  in it differ from other runs of the same dataset, so those runs are not pooled."""
+- Runs of one dataset whose config differs beyond the seed (`model.nz=1`, another optimiser) form a row
+  group of their own and are never pooled with the others. Its title is `dataset: label` where the suite
+  file names it (`label`), else the dataset with the differing values in parentheses
+  (`synthetic (model.nz=1, …)`); the section *Row groups* lists the values behind each title."""
     return text + _PROBE_NOTE if probed else text
 
 
@@ -173,19 +186,22 @@ _PROBE_NOTE = """
 
 
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
-                    figures: list[FigureFile], baseline: str, base: str | None, order: list[str]) -> str:
-    """The whole report.md text."""
-    shown = runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
+                    figures: list[FigureFile], baseline: str, base: str | None, order: list[str],
+                    warnings: Sequence[str] = ()) -> str:
+    """The whole report.md text; `warnings` go first, under the counts."""
+    shown = baseline_label(runs, baseline, base)
     parts = [
         f"# Posterior-collapse report: {store_dir.name}",
         f"Built by `collapse-bench report` from `{store_dir}`: {run_counts(runs)}, "
         f"{runs['condition'].nunique()} dataset cell(s), {runs['remedy'].nunique()} remedies. "
         f"Baseline for the tests: `{shown}`.",
+        *(["## Warnings\n\n" + "\n".join(f"- **{warning}**" for warning in warnings)] if warnings else []),
         _how_to_read(shown, PROBE_METRIC.key in set(table["metric"])),
         "## Remedies\n\nShort labels used in tables and figures, and the full spec each stands for.\n\n"
         + markdown_table(
             ["label", "remedy spec (all parameters)"],
             [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
+        _row_groups(runs),
         "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
         f"## Significance against `{shown}`\n\n" + _significance_tables(runs, tests, base, shown, order),
     ]
@@ -203,13 +219,28 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         "## Files\n\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
         "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g.\n"
         "- `runs.csv`: one row per run, config flattened, metrics and status.\n"
-        "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).")
+        "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).\n"
+        "- `*.pdf`: each figure as vector graphics, beside its PNG.")
     return "\n\n".join(parts) + "\n"
+
+
+def baseline_label(runs: pd.DataFrame, baseline: str, base: str | None) -> str:
+    """The baseline as tables name it: its short label, or what the user asked for when no run has it."""
+    return runs.loc[runs["remedy"] == base, "remedy_label"].iloc[0] if base else baseline
 
 
 def _short(text: str, limit: int = 140) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _row_groups(runs: pd.DataFrame) -> str:
+    """Each row group's title, its runs, and the config values that set it apart from its dataset's
+    other runs: a label in a title hides them."""
+    rows = [[condition, str(len(frame)), frame["setting"].iloc[0] or "(the dataset's usual config)"]
+            for condition, frame in runs.groupby("condition", sort=True)]
+    return ("## Row groups\n\nRuns are pooled only within a row group.\n\n"
+            + markdown_table(["row group", "runs", "config that sets it apart"], rows, [False, True, False]))
 
 
 def _label_specs(runs: pd.DataFrame, order: list[str]) -> list[tuple[str, str]]:
@@ -287,8 +318,14 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_ESCAPES.get(char, char) for char in str(text))
 
 
-def latex_table(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> str:
-    """The summary as one booktabs table: a block per dataset cell, mean $\\pm$ CI half-width."""
+def latex_table(runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame, order: list[str],
+                baseline: str) -> str:
+    """The summary as one booktabs table: a block per dataset cell, mean $\\pm$ CI half-width.
+
+    In each block the best mean of a column with a direction (NLL, -ELBO) is
+    bold, and a dagger marks a mean that differs from `baseline` after Holm's
+    correction (the report's significance table, so the two never disagree).
+    """
     ks = sorted({iw_k(frame) for _, frame in runs.groupby("condition")} - {None})
     nll = "NLL (IW, $k{=}" + str(ks[0]) + "$)" if len(ks) == 1 else "NLL (IW)"
     headers = ["Dataset", "Remedy", "$n$", nll, "$-$ELBO (1 sample)", "KL", "MI", "AU"]
@@ -298,27 +335,67 @@ def latex_table(runs: pd.DataFrame, table: pd.DataFrame, order: list[str]) -> st
         "\\begin{tabular}{ll" + "r" * (len(headers) - 2) + "}", "\\toprule",
         " & ".join(headers) + " \\\\", "\\midrule",
     ]
+    significant = set(tests.loc[tests["p_holm"] < ALPHA, ["condition", "remedy_label", "metric"]]
+                      .itertuples(index=False, name=None))
     conditions = sorted(table["condition"].unique())
     for index, condition in enumerate(conditions):
         cell = table[table["condition"] == condition]
+        best = _best_means(cell)
         first = True
         for label in [label for label in order if label in set(cell["remedy_label"])]:
             by_metric = cell[cell["remedy_label"] == label].set_index("metric")
-            values = [_mean_ci(by_metric.loc[key], METRIC[key].digits, pm=" \\pm ") for key in TEX_METRICS]
+            values = [
+                _tex_mean_ci(by_metric.loc[key], key, best.get(key), (condition, label, key) in significant)
+                for key in TEX_METRICS
+            ]
             cells = [tex_escape(condition) if first else "", tex_escape(label),
-                     str(int(by_metric.loc["nll_iw", "n"])),
-                     *(("$" + value + "$") if value != "—" else "--" for value in values)]
+                     str(int(by_metric.loc["nll_iw", "n"])), *values]
             lines.append(" & ".join(cells) + " \\\\")
             first = False
         if index < len(conditions) - 1:
             lines.append("\\midrule")
     k_note = "" if len(ks) <= 1 else f" IW samples $k$ differ between datasets ({', '.join(map(str, ks))})."
+    dagger_note = (
+        " $^\\dagger$: differs from \\texttt{" + tex_escape(baseline) + "} in the same block "
+        f"(Welch's $t$-test, Holm-adjusted $p < {ALPHA}$ within each metric)." if not tests.empty else ""
+    )
     lines += [
         "\\bottomrule", "\\end{tabular}",
         "\\caption{Test metrics per dataset and remedy: mean $\\pm$ half-width of the 95\\% $t$-interval "
         "over $n$ finished seeds (failed runs excluded). NLL: importance-weighted estimate of $-\\log p(x)$, "
         "nats per sentence; $-$ELBO: single-sample bound; KL and MI in nats; AU in latent units. "
-        "Lower NLL is better; higher KL, MI, AU mean less posterior collapse." + k_note + "}",
+        "Lower NLL is better; higher KL, MI, AU mean less posterior collapse. Bold: the best NLL and "
+        "$-$ELBO of each block." + dagger_note + k_note + "}",
         "\\label{tab:collapse-bench}", "\\end{table}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _rounded(value: float, key: str) -> float:
+    """A mean as the table prints it: ties in print are ties in bold."""
+    return round(float(value), METRIC[key].digits)
+
+
+def _best_means(cell: pd.DataFrame) -> dict[str, float]:
+    """Per TEX column with a direction (lower is better), the best printed mean of one block."""
+    best = {}
+    for key in TEX_METRICS:
+        if METRIC[key].lower_is_better is None:
+            continue  # more KL, MI or AU is less collapse, not better
+        means = cell.loc[(cell["metric"] == key) & (cell["n"] > 0), "mean"]
+        if len(means):
+            rounded = [_rounded(mean, key) for mean in means]
+            best[key] = min(rounded) if METRIC[key].lower_is_better else max(rounded)
+    return best
+
+
+def _tex_mean_ci(row: pd.Series, key: str, best: float | None, dagger: bool) -> str:
+    """`$mean \\pm half$` in math mode, the mean bold when it is the `best`, a dagger when significant."""
+    if row["n"] == 0:
+        return "--"
+    digits = METRIC[key].digits
+    mean = _number(row["mean"], digits)
+    text = f"\\mathbf{{{mean}}}" if _rounded(row["mean"], key) == best else mean
+    if row["n"] >= 2:
+        text += f" \\pm {_number((row['ci_high'] - row['ci_low']) / 2, digits)}"
+    return f"${text}^{{\\dagger}}$" if dagger else f"${text}$"

@@ -102,15 +102,13 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
             "results/demo (the one holding runs/<run-id>/), after `collapse-bench run`"
         )
     runs = pd.DataFrame(rows)
-    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field"]:
+    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field", "model.nz"]:
         if column not in runs:  # a store with no finished run yet still gets every column
             runs[column] = np.nan
     runs["word_keep"] = runs["remedy"].map(word_keep)
     runs["setting"] = _settings(runs)
-    runs["condition"] = [
-        dataset if not setting else f"{dataset} ({setting})"
-        for dataset, setting in zip(runs["dataset"], runs["setting"], strict=True)
-    ]
+    runs["row_group"] = runs["run_id"].map(row_group_labels(store_dir))
+    runs["condition"] = condition_titles(runs)
     labels = short_labels(runs["remedy"].unique())
     runs["remedy_label"] = runs["remedy"].map(labels)
     return runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
@@ -135,6 +133,7 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
             row[f"{section}.{key}"] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
     if metrics is None:
         return row
+    row.update({f"source.{key}": value for key, value in metrics.get("data", {}).items()})
     test = metrics.get("test", {})
     row.update({column: test.get(key) for key, column in _TEST_COLUMNS.items()})
     row["neg_elbo"] = -test["elbo"] if test.get("elbo") is not None else None
@@ -149,6 +148,35 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
         probe = store.read_json(folder / PROBE)
         row.update({column: probe.get(key) for key, column in _PROBE_COLUMNS.items()})
     return row
+
+
+def row_group_labels(store_dir: Path) -> dict[str, str]:
+    """Run id -> the `label` its suite file gives its row group, from suite.json (not part of any
+    run's config, so a label never changes a run id and can change without a rerun)."""
+    record = Path(store_dir) / store.SUITE
+    if not record.exists():
+        return {}
+    return {cell["run_id"]: cell["label"] for cell in store.read_json(record).get("cells", [])
+            if cell.get("label")}
+
+
+def condition_titles(runs: pd.DataFrame) -> pd.Series:
+    """Per run, its cell's title in tables and figures: `dataset: label` where the suite labels the cell's
+    runs with one label, else the dataset and the settings that set the cell apart.
+
+    The cells themselves are those of `setting`: a label names a cell, it never pools two. A label that
+    would name two cells of one dataset leaves both with their generated titles.
+    """
+    generated = pd.Series([dataset if not setting else f"{dataset} ({setting})"
+                           for dataset, setting in zip(runs["dataset"], runs["setting"], strict=True)],
+                          index=runs.index)
+    titles = {}
+    for name, frame in runs.groupby(generated, sort=False):
+        labels = frame["row_group"].dropna().unique()
+        if len(labels) == 1:
+            titles[name] = f"{frame['dataset'].iloc[0]}: {labels[0]}"
+    counts = pd.Series(list(titles.values())).value_counts()
+    return generated.map(lambda name: titles[name] if name in titles and counts[titles[name]] == 1 else name)
 
 
 def _settings(runs: pd.DataFrame) -> pd.Series:
@@ -263,8 +291,22 @@ def load_run_tables(store_dir: Path, runs: pd.DataFrame, stem: str) -> pd.DataFr
             tables.append(table.assign(run_id=run_id))
     if not tables:
         return pd.DataFrame()
-    keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed"]]
+    keys = finished[["run_id", "dataset", "condition", "remedy", "remedy_label", "seed", "model.nz"]]
     return pd.concat(tables, ignore_index=True).merge(keys, on="run_id")
+
+
+def shared_eval_files(runs: pd.DataFrame) -> dict[str, str]:
+    """Dataset -> the file its runs read as both validation and test split (ptb-small's stand-in).
+
+    Decided from what each run's metrics.json records it read (sha256 per
+    split), not from what the dataset is known to be; runs that record no
+    files (generated data, older stores) never match.
+    """
+    columns = ["source.valid_sha256", "source.test_sha256", "source.valid_path"]
+    if not set(columns) <= set(runs):
+        return {}
+    same = runs[runs[columns[0]].notna() & (runs[columns[0]] == runs[columns[1]])]
+    return {dataset: str(frame[columns[2]].iloc[0]) for dataset, frame in same.groupby("dataset", sort=True)}
 
 
 # ------------------------------------------------------------- summaries
@@ -278,6 +320,12 @@ def iw_k(frame: pd.DataFrame) -> int | None:
     column = "eval.iw_samples" if "eval.iw_samples" in frame else "iw_samples"
     ks = frame[column].dropna().unique()
     return int(ks[0]) if len(ks) == 1 else None
+
+
+def latent_size(frame: pd.DataFrame) -> int | None:
+    """The latent size nz shared by the runs in `frame` (AU counts out of it), or None if mixed."""
+    sizes = frame["model.nz"].dropna().unique()
+    return int(sizes[0]) if len(sizes) == 1 else None
 
 
 def remedy_order(runs: pd.DataFrame, baseline: str | None) -> list[str]:
