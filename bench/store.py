@@ -14,6 +14,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 import torch
+
+from bench.errors import ConfigError
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -36,7 +39,20 @@ class RunLocked(RuntimeError):
     """Another live process is writing this run."""
 
 
+_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_suite_name(name: object) -> None:
+    """A suite's name becomes a folder under the store: '../x' or '/x' would write outside it."""
+    if not isinstance(name, str) or not _SUITE_NAME.match(name):
+        raise ConfigError(
+            f"a suite name must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(it names the results folder), got {name!r}"
+        )
+
+
 def suite_dir(out: Path | str, suite: str) -> Path:
+    check_suite_name(suite)
     return Path(out) / suite
 
 
