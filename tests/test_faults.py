@@ -4,13 +4,23 @@ half-read. docs/reliability.md lists which test here proves which promise."""
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_DATA, TINY_TABLES
+from test_probe import TINY as PROBE_TINY
+from test_probe import write_yelp
 
+from bench import store
 from bench.cli import cli
 from bench.data.readers import MAX_LINE_BYTES
+from bench.probe import PROBE
+from bench.run import CHECKPOINT, execute, plan_run
+from bench.scheduler import run_suite
+from bench.suite import Suite, load_suite
+from bench.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,3 +104,139 @@ def test_the_scan_tells_an_unsafe_load(tmp_path):
     source.write_text("import torch\nok = torch.load('a', weights_only=True)\nbad = torch.load('b')\n"
                       "worse = torch.load('c', weights_only=False)\n")
     assert torch_loads(source) == {2: True, 3: False, 4: False}
+
+
+# ------------------------------------------------------------------- damaged files
+
+
+def truncate(path: Path) -> None:
+    """A partial copy: the first half."""
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip(path: Path) -> None:
+    """A dying disk: one byte in the middle changed."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def empty(path: Path) -> None:
+    """A file created and never filled."""
+    path.write_bytes(b"")
+
+
+DAMAGES = {"truncated": truncate, "flipped": flip, "empty": empty}
+RUN_FILES = (store.METRICS, store.CONFIG, store.MODEL, f"{store.CURVE}.parquet")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Suite]:
+    """A store holding a finished two-cell suite (seeds 0 and 1), trained once for the module."""
+    root = tmp_path_factory.mktemp("finished")
+    path = root / "tiny.toml"
+    path.write_text(f'name = "tiny"\nremedies = ["none"]\nseeds = [0, 1]\n{TINY_DATA}\n{TINY_TABLES}\n')
+    suite = load_suite(path)
+    assert run_suite(suite, root / "out", backend="sequential", progress=False).exit_code == 0
+    return root / "out", suite
+
+
+@pytest.fixture
+def copied(finished: tuple[Path, Suite], tmp_path: Path) -> tuple[Path, Suite, list[Path]]:
+    """A copy of the finished store to damage, and its two run folders (seed 0, seed 1)."""
+    out, suite = finished
+    shutil.copytree(out, tmp_path / "out")
+    return tmp_path / "out", suite, [store.run_dir(tmp_path / "out", "tiny", c.run_id) for c in suite.cells]
+
+
+class TestDamagedFiles:
+    @pytest.mark.parametrize("name", RUN_FILES)
+    @pytest.mark.parametrize("damage", DAMAGES)
+    def test_a_damaged_file_makes_the_run_damaged_and_is_named(self, copied, name, damage):
+        _, _, (folder, other) = copied
+        DAMAGES[damage](folder / name)
+        assert store.run_status(folder) == store.DAMAGED
+        assert f"{folder / name} is damaged" in store.damage(folder)
+        assert store.run_status(other) == "finished" and store.damage(other) is None
+
+    @pytest.mark.parametrize(("name", "damage"), [
+        (store.MODEL, "flipped"),
+        pytest.param(store.METRICS, "truncated", marks=pytest.mark.slow),
+        pytest.param(store.CONFIG, "empty", marks=pytest.mark.slow),
+        pytest.param(f"{store.CURVE}.parquet", "truncated", marks=pytest.mark.slow),
+    ])
+    def test_run_runs_the_damaged_cell_again_and_no_other(self, copied, finished, name, damage):
+        out, suite, (folder, other) = copied
+        DAMAGES[damage](folder / name)
+        untouched = (other / store.METRICS).stat().st_mtime_ns
+        result = CliRunner().invoke(cli, ["run", suite.source, "--out", str(out), "--backend", "sequential",
+                                          "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert "2 finished (1 now, 1 already done)" in result.output
+        assert f"damaged {folder.name}" in result.output and name in result.output
+        assert store.damage(folder) is None and store.run_status(folder) == "finished"
+        assert (other / store.METRICS).stat().st_mtime_ns == untouched
+        clean = store.read_json(store.run_dir(finished[0], "tiny", folder.name) / store.METRICS)
+        assert store.read_json(folder / store.METRICS)["test"] == clean["test"]  # a whole run again
+
+    def test_a_damaged_checkpoint_is_not_resumed_from(self, copied, monkeypatch):
+        out, suite, (folder, _) = copied
+        clean = store.read_json(folder / store.METRICS)
+        for name in (store.METRICS, store.MODEL):
+            (folder / name).unlink()
+        run_epoch = Trainer.run_epoch
+
+        def cut_in_epoch_1(self, progress=None):
+            if self.epoch == 1:
+                raise KeyboardInterrupt
+            run_epoch(self, progress)
+
+        monkeypatch.setattr(Trainer, "run_epoch", cut_in_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            execute(plan_run(suite.cells[0].config), out, "tiny")
+        truncate(folder / CHECKPOINT)
+        monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+        metrics = execute(plan_run(suite.cells[0].config), out, "tiny")
+        assert metrics["status"] == "finished" and metrics["resumed_from_epoch"] is None
+        assert metrics["test"] == clean["test"]
+        assert not (folder / CHECKPOINT).exists()
+
+    def test_report_names_the_damaged_run_and_goes_on(self, copied):
+        out, _, (folder, other) = copied
+        truncate(folder / store.METRICS)
+        truncate(other / f"{store.CURVE}.parquet")
+        result = CliRunner().invoke(cli, ["report", str(out / "tiny")])
+        assert result.exit_code == 0, result.output
+        warnings = [line for line in result.stderr.splitlines() if folder.name in line or other.name in line]
+        assert len(warnings) == 2, result.stderr
+        assert f"run {folder.name} left out of the report" in warnings[0] and store.METRICS in warnings[0]
+        assert f"run {other.name}: its curve is left out" in warnings[1]
+        assert "report of 1 run with" in result.stdout
+        assert folder.name in (out / "tiny" / "report" / "report.md").read_text()
+
+    @pytest.mark.parametrize("name", [store.MODEL, store.CONFIG])
+    def test_samples_names_the_damaged_file_in_one_line(self, copied, name):
+        _, _, (folder, _) = copied
+        truncate(folder / name)
+        result = CliRunner().invoke(cli, ["samples", str(folder)])
+        line = one_error_line(result)
+        assert f"{folder / name} is damaged" in line
+
+    def test_probe_names_the_damaged_run_and_probes_the_rest(self, tmp_path):
+        data = write_yelp(tmp_path / "data")
+        sets = [arg for key, value in PROBE_TINY.items() for arg in ("--set", f"{key}={value}")]
+        for seed in ("0", "1"):
+            trained = CliRunner().invoke(cli, [
+                "train", "--dataset", "yelp-short", "--data-dir", str(data), "--seed", seed,
+                "--out", str(tmp_path / "out"), "--suite", "yelp", *sets, "--quiet",
+            ])
+            assert trained.exit_code == 0, trained.output
+        damaged, intact = sorted((tmp_path / "out" / "yelp" / "runs").iterdir())
+        flip(damaged / store.MODEL)
+        result = CliRunner().invoke(cli, ["probe", str(tmp_path / "out" / "yelp"), "--data-dir", str(data),
+                                          "--quiet"])
+        assert result.exit_code == 0, result.output
+        (warning,) = result.stderr.splitlines()
+        assert warning.startswith(f"warning: run {damaged.name} skipped") and store.MODEL in warning
+        assert "probed 1 of 2 labelled runs (0 already probed, 1 damaged)" in result.stdout
+        assert (intact / PROBE).exists() and not (damaged / PROBE).exists()
