@@ -83,7 +83,8 @@ def _environment(cfg: RunConfig) -> dict[str, Any]:
 def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> dict[str, Any]:
     """Train and evaluate one run into `out/suite/runs/<id>/`; return its metrics.json.
 
-    A finished run is returned as it is, never redone. A run interrupted after
+    A finished run is returned as it is, never redone, marked `already_finished`
+    (not stored: another process may have finished it). A run interrupted after
     an epoch end continues from its checkpoint. A run that another live
     process is writing is left alone: the result then has status "busy" and
     nothing is written.
@@ -95,7 +96,7 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
             if store.run_status(folder) == "finished":
                 # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
                 (folder / CHECKPOINT).unlink(missing_ok=True)
-                return store.read_json(folder / store.METRICS)
+                return {**store.read_json(folder / store.METRICS), "already_finished": True}
             return _execute(plan, folder, suite, progress)
     except store.RunLocked as exc:
         return {"run_id": plan.cfg.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}

@@ -46,7 +46,7 @@ class Outcome:
     """What a worker sends back about one cell; the full record is its metrics.json."""
 
     run_id: str
-    status: str  # "finished", "failed", or "busy" (another live process is writing it: waited for)
+    status: str  # "finished", "failed", "skipped" (found finished), or "busy" (another process runs it)
     reason: str = ""
     seconds: float = 0.0  # the cell's own wall time in its worker
 
@@ -114,6 +114,8 @@ def run_cell(
         metrics = execute(plan, Path(out), suite, progress=progress)
     except OSError as exc:  # not even the failure could be recorded: a full disk, a lost mount
         return Outcome(cfg.run_id(), "failed", f"cannot write to the store: {exc}")
+    if metrics.get("already_finished"):  # by another suite on the store since this one looked
+        return Outcome(cfg.run_id(), "skipped")
     seconds = metrics.get("timings", {}).get("total_s", 0.0)
     return Outcome(cfg.run_id(), metrics["status"], metrics.get("reason", ""), seconds)
 
@@ -228,6 +230,8 @@ def _collect(
             cell = waiting.pop(outcome.run_id)
             if outcome.status == "busy":
                 busy.append(cell)
+            elif outcome.status == "skipped":
+                summary.skipped.append(outcome.run_id)
             else:
                 summary.outcomes.append(outcome)
             _show_counts(bar, summary)

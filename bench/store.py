@@ -14,6 +14,7 @@ workers (or two suites sharing a store) never write the same folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -137,6 +138,9 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -147,6 +151,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a failed run's reason names the file and, when it is that, a full disk
+        Path(tmp).unlink(missing_ok=True)
+        full = " (the disk is full or over a quota or size limit)" if exc.errno in _FULL else ""
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}{full}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -4,7 +4,11 @@ half-read. docs/reliability.md lists which test here proves which promise."""
 from __future__ import annotations
 
 import ast
+import errno
+import os
 import shutil
+import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -240,3 +244,86 @@ class TestDamagedFiles:
         assert warning.startswith(f"warning: run {damaged.name} skipped") and store.MODEL in warning
         assert "probed 1 of 2 labelled runs (0 already probed, 1 damaged)" in result.stdout
         assert (intact / PROBE).exists() and not (damaged / PROBE).exists()
+
+
+# ------------------------------------------------------------------- interruptions
+
+
+def stop_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int, stop: Callable[[], None]) -> None:
+    """Make training call `stop` when it reaches `epoch`, after the checkpoint of the epoch before."""
+    run_epoch = Trainer.run_epoch
+
+    def stopping(self, progress=None):
+        if self.epoch == epoch:
+            stop()
+        run_epoch(self, progress)
+
+    monkeypatch.setattr(Trainer, "run_epoch", stopping)
+
+
+def ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+TRAIN = ["train", "--set", "data.synthetic_size=200", "--set", "train.epochs=3", "--set", "train.threads=1",
+         "--set", "eval.iw_samples=5", "--set", "train.diag_every=0", "--quiet"]
+
+
+class TestInterrupted:
+    @pytest.mark.parametrize(("stop", "name", "code"), [(ctrl_c, "SIGINT", 130), (sigterm, "SIGTERM", 143)])
+    def test_train_stops_with_one_line_and_resumes_from_its_checkpoint(self, stop, name, code, tmp_path,
+                                                                        monkeypatch):
+        args = [*TRAIN, "--out", str(tmp_path)]
+        stop_in_epoch(monkeypatch, 2, stop)
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == code
+        assert result.stderr.strip().splitlines() == [
+            f"Interrupted by {name}: finished runs and each run's last epoch checkpoint are kept; the same "
+            "command again resumes from there."]
+        (folder,) = (tmp_path / "train" / "runs").iterdir()
+        assert store.run_status(folder) is None and store.load_torch(folder / CHECKPOINT)["epoch"] == 2
+        assert not list(folder.glob(".*.tmp"))
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler is the command's only"
+
+        monkeypatch.undo()
+        resumed = CliRunner().invoke(cli, args)
+        assert resumed.exit_code == 0, resumed.output
+        assert store.read_json(folder / store.METRICS)["resumed_from_epoch"] == 2
+        assert not (folder / CHECKPOINT).exists()
+
+
+# ------------------------------------------------------------------- a full disk
+
+
+class TestDiskFull:
+    def test_a_cell_that_cannot_write_fails_with_the_reason_and_the_rest_stays(self, copied, monkeypatch):
+        out, suite, (folder, other) = copied
+        before = {p.name: p.read_bytes() for p in other.iterdir()}
+        shutil.rmtree(folder)
+        replace = os.replace
+
+        def full_for_the_model(source, target):  # the disk fills up as the model is written
+            if Path(target).name == store.MODEL:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            replace(source, target)
+
+        monkeypatch.setattr(os, "replace", full_for_the_model)
+        summary = run_suite(suite, out, backend="sequential", progress=False)
+        assert summary.exit_code == 1 and len(summary.skipped) == 1
+        (outcome,) = summary.outcomes
+        assert outcome.status == "failed" and outcome.reason == (
+            f"OSError: [Errno {errno.ENOSPC}] cannot write {folder / store.MODEL}: No space left on device "
+            "(the disk is full or over a quota or size limit)")
+        assert store.read_json(folder / store.METRICS)["reason"] == outcome.reason
+        assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+        assert store.damage(other) is None and not list(folder.glob(".*.tmp"))
+
+    def test_a_write_that_fails_leaves_no_partial_file(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EDQUOT, "Quota")))
+        with pytest.raises(OSError, match=r"cannot write .*model.pt: Quota \(the disk is full"):
+            store.atomic_write_bytes(tmp_path / "model.pt", b"weights")
+        assert list(tmp_path.iterdir()) == []
