@@ -175,24 +175,26 @@ def run_suite(
         _write_record(suite, out)  # a relabelled suite needs no rerun: the report reads labels from here
     with tqdm(total=len(summary.cells), unit="cell", desc=suite.name, disable=not progress or not pending,
               dynamic_ncols=True) as bar:
-        workers = jobs
+        alone = False  # after a worker died: one cell per round, in a worker of its own
         while pending:
             _show_counts(bar, summary)
-            alone = min(workers or cpu_count(), len(pending)) == 1
-            with _backend(backend, workers, scheduler_address, len(pending)) as (parallel, threads):
+            batch, rest = (pending[:1], pending[1:]) if alone else (pending, [])
+            with _backend(backend, jobs, scheduler_address, len(batch), own_process=alone) as (
+                parallel, threads
+            ):
                 _write_record(suite, out)  # once the backend started: a backend that cannot writes nothing
                 calls = (
                     delayed(run_cell)(cell.config.to_dict(), str(out), suite.name, data_dir, threads,
                                       progress and backend == "sequential")
-                    for cell in pending
+                    for cell in batch
                 )
-                busy, unreturned, death = _collect(parallel(calls), pending, summary, bar)
+                busy, unreturned, death = _collect(parallel(calls), batch, summary, bar)
             if death is not None:
                 unreturned = _after_death(death, unreturned, alone, out, summary)
-                workers = 1
+                alone = True
             for cell in busy:  # another process runs it: wait until it ends there, then take its result
                 store.wait_unlocked(store.run_dir(out, suite.name, cell.run_id))
-            pending = _triage([*busy, *unreturned], out, summary, retry_failed=False)
+            pending = [*_triage([*busy, *unreturned], out, summary, retry_failed=False), *rest]
         _show_counts(bar, summary)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -241,10 +243,10 @@ def _collect(
 
 
 def _after_death(death: str, unreturned: list[Cell], alone: bool, out: Path, summary: Summary) -> list[Cell]:
-    """The cells to run again after a worker died. A worker that ran alone lost the first cell that
-    did not come back (one worker runs cells in order): it is recorded as failed, since what killed
-    its worker (most often the OOM killer) would kill it again. Among several workers the dead one's
-    cell is unknown, so nothing is blamed and the caller goes on one cell at a time."""
+    """The cells to run again after a worker died. A worker that ran one cell alone lost it: it is
+    recorded as failed, since what killed its worker (most often the OOM killer) would kill it
+    again. Among several workers the dead one's cell is unknown, so nothing is blamed and the
+    caller goes on one cell at a time."""
     if not alone:
         summary.notes.append(f"a worker died ({death}) while {len(unreturned)} cells had not come back; "
                              "they run again one at a time, to tell which cell kills its worker")
@@ -287,16 +289,21 @@ def _write_record(suite: Suite, out: Path) -> None:
 
 @contextlib.contextmanager
 def _backend(
-    name: str, jobs: int | None, address: str | None, pending: int
+    name: str, jobs: int | None, address: str | None, pending: int, *, own_process: bool = False
 ) -> Iterator[tuple[Parallel, int | None]]:
-    """A joblib.Parallel for the backend, and torch threads per cell (cores / workers)."""
+    """A joblib.Parallel for the backend, and torch threads per cell (cores / workers).
+
+    `own_process`: a single loky cell still runs in a worker, not in this process (joblib runs
+    n_jobs=1 here), so that a kill of it cannot take the suite down.
+    """
     options: dict[str, Any] = {"return_as": "generator_unordered", "batch_size": 1}
     cores = cpu_count()
     workers = max(1, min(jobs or cores, pending))
     if name == "sequential":
         yield Parallel(n_jobs=1, backend="sequential", **options), cores
     elif name == "loky":
-        yield Parallel(n_jobs=workers, backend="loky", **options), max(1, cores // workers)
+        n_jobs = max(workers, 2) if own_process else workers
+        yield Parallel(n_jobs=n_jobs, backend="loky", **options), max(1, cores // workers)
     elif name == "dask":
         # parallel_config, not Parallel(backend=...): it registers joblib's dask backend.
         with _dask_client(address, workers), parallel_config(backend="dask"):

@@ -6,8 +6,13 @@ from __future__ import annotations
 import ast
 import errno
 import os
+import re
+import resource
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -327,3 +332,135 @@ class TestDiskFull:
         with pytest.raises(OSError, match=r"cannot write .*model.pt: Quota \(the disk is full"):
             store.atomic_write_bytes(tmp_path / "model.pt", b"weights")
         assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- processes (slow)
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def bench_cli(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "bench.cli", *map(str, args), "--quiet"]
+
+
+def slow_suite(root: Path, seeds: list[int], epochs: int = 4, name: str = "tiny") -> Path:
+    """Cells of a few seconds each, with checkpoints to resume from."""
+    path = root / f"{name}-{'-'.join(map(str, seeds))}.toml"
+    path.write_text(f'name = "{name}"\nremedies = ["none"]\nseeds = {seeds}\n{TINY_DATA}\n'
+                    f"{TINY_TABLES.replace('epochs = 2', f'epochs = {epochs}')}\n")
+    return path
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen) -> None:
+    """Poll `condition` while `process` runs; fail if it ends first."""
+    while not condition():
+        assert process.poll() is None, "the process ended before the moment the test waits for"
+        time.sleep(0.01)
+
+
+def holder(folder: Path) -> int:
+    """The pid that last held the run's lock."""
+    return int((folder / store.LOCK).read_text().split()[1])
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def folders_of(path: Path, out: Path) -> list[Path]:
+    return [store.run_dir(out, "tiny", cell.run_id) for cell in load_suite(path).cells]
+
+
+@pytest.mark.slow
+class TestProcesses:
+    def test_sigterm_stops_run_and_its_workers_and_the_next_run_loses_nothing(self, tmp_path):
+        path, out = slow_suite(tmp_path, [0, 1, 2, 3]), tmp_path / "out"
+        folders = folders_of(path, out)
+        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2"), env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
+        suite.send_signal(signal.SIGTERM)
+        _, stderr = suite.communicate(timeout=120)
+        assert suite.returncode == 143, stderr
+        assert any(line.startswith("Interrupted by SIGTERM:") for line in stderr.splitlines()), stderr
+        cut = [f for f in folders if store.run_status(f) != "finished" and (f / store.LOCK).exists()]
+        assert cut, "no cell was running"
+        for folder in cut:  # the workers stop too (joblib kills them), leaving whole checkpoints
+            deadline = time.monotonic() + 60
+            while not gone(holder(folder)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert gone(holder(folder)), "a worker outlived its suite"
+        epochs = {f: store.load_torch(f / CHECKPOINT)["epoch"] for f in cut if (f / CHECKPOINT).exists()}
+        assert epochs and store.run_status(next(iter(epochs))) is None
+        done = {f: (f / store.METRICS).read_bytes() for f in folders if store.run_status(f) == "finished"}
+
+        rerun = subprocess.run(bench_cli("run", path, "--out", out, "--jobs", "2"), env=ENV,
+                               capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"4 finished ({4 - len(done)} now, {len(done)} already done)" in rerun.stdout
+        assert all((f / store.METRICS).read_bytes() == content for f, content in done.items()), "redone"
+        for folder, epoch in epochs.items():
+            assert store.read_json(folder / store.METRICS)["resumed_from_epoch"] == epoch, "not resumed"
+        assert not [p for f in folders for p in [*f.glob(".*.tmp"), f / CHECKPOINT] if p.exists()]
+
+    def test_two_runs_on_one_store_run_every_cell_once(self, tmp_path):
+        out = tmp_path / "out"
+        first, second = slow_suite(tmp_path, [0, 1, 2], epochs=2), slow_suite(tmp_path, [1, 2, 3], epochs=2)
+        both = [subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "1"), env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for path in (first, first, second)]
+        results = [process.communicate(timeout=300) for process in both]
+        assert [process.returncode for process in both] == [0, 0, 0], results
+        now = [int(re.search(r"finished \((\d+) now", stdout).group(1)) for stdout, _ in results]
+        folders = {*folders_of(first, out), *folders_of(second, out)}
+        assert sum(now) == len(folders) == 4, results  # a cell run by two would count twice
+        assert all(store.run_status(f) == "finished" for f in folders)
+        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None for f in folders)
+
+    def test_a_full_disk_fails_the_cell_with_its_reason_and_keeps_earlier_runs(self, tmp_path):
+        out = tmp_path / "out"
+        earlier = subprocess.run(bench_cli(*TRAIN, "--seed", "0", "--out", out), env=ENV,
+                                 capture_output=True, text=True, timeout=300)
+        assert earlier.returncode == 0, earlier.stderr
+        (kept,) = (out / "train" / "runs").iterdir()
+        before = {p.name: p.read_bytes() for p in kept.iterdir()}
+        limit = (kept / store.MODEL).stat().st_size // 2  # metrics.json fits, model.pt does not
+
+        def small_disk() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        full = subprocess.run(bench_cli(*TRAIN, "--seed", "1", "--out", out), env=ENV, capture_output=True,
+                              text=True, timeout=300, preexec_fn=small_disk)
+        assert full.returncode == 1
+        assert f"cannot write {out}" in full.stderr and "File too large (the disk is full" in full.stderr
+        (failed,) = [f for f in (out / "train" / "runs").iterdir() if f != kept]
+        assert store.run_status(failed) == "failed"
+        assert "File too large" in store.read_json(failed / store.METRICS)["reason"]
+        assert not list(failed.glob(".*.tmp"))
+        assert {p.name: p.read_bytes() for p in kept.iterdir()} == before and store.damage(kept) is None
+
+    def test_a_worker_killed_like_the_oom_killer_does_costs_its_cell_only(self, tmp_path):
+        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
+        folders = folders_of(path, out)
+        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2"), env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
+        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        first = holder(victim)
+        os.kill(first, signal.SIGKILL)  # among two workers: the suite cannot tell whose cell it was
+        wait_until(lambda: holder(victim) != first and (victim / CHECKPOINT).exists()
+                   and store.run_status(victim) is None, suite)
+        os.kill(holder(victim), signal.SIGKILL)  # again, now that it runs alone: it is the culprit
+        stdout, stderr = suite.communicate(timeout=300)
+        assert suite.returncode == 1, stderr
+        assert "2 finished (2 now, 0 already done), 1 failed" in stdout
+        assert "a worker died (The exit codes of the workers are {SIGKILL(-9)})" in stderr
+        reason = store.read_json(victim / store.METRICS)["reason"]
+        assert "worker process was killed" in reason and "SIGKILL" in reason
+        assert f"failed {victim.name} (synthetic / none / seed" in stderr and "out-of-memory killer" in stderr
+        assert all(store.run_status(f) == "finished" for f in folders if f != victim)
