@@ -26,7 +26,7 @@ from bench import store
 from bench.cli import cli
 from bench.data.readers import MAX_LINE_BYTES
 from bench.probe import PROBE
-from bench.run import CHECKPOINT, execute, plan_run
+from bench.run import CHECKPOINT, execute, plan_run, resolve_config
 from bench.scheduler import run_suite
 from bench.suite import Suite, load_suite
 from bench.train import Trainer
@@ -464,3 +464,13 @@ class TestProcesses:
         assert "worker process was killed" in reason and "SIGKILL" in reason
         assert f"failed {victim.name} (synthetic / none / seed" in stderr and "out-of-memory killer" in stderr
         assert all(store.run_status(f) == "finished" for f in folders if f != victim)
+
+
+def test_a_diverging_run_stays_recorded_as_failed_with_its_step_and_reason(tmp_path):
+    """(Also end to end through a suite: test_scheduler.py::TestFailures.)"""
+    cfg = resolve_config("synthetic", "none", 0, {"data.synthetic_size": 200, "train.lr": 1e30,
+                                                  "train.threads": 1, "train.diag_every": 0})
+    metrics = execute(plan_run(cfg), tmp_path, "t")
+    assert metrics["status"] == "failed"
+    assert re.fullmatch(r"Diverged: non-finite loss \S+ at step \d+, epoch \d+", metrics["reason"])
+    assert store.read_json(store.run_dir(tmp_path, "t", cfg.run_id()) / store.METRICS) == metrics
