@@ -1,14 +1,19 @@
 """Command line: parse, resolve, run. Every check happens before any work.
 
 Library code raises `ConfigError` for bad input; `main` turns it into one
-`Error: ...` line on stderr and exit code 2, with nothing written.
+`Error: ...` line on stderr and exit code 2, with nothing written. Ctrl-C and
+SIGTERM stop a command with one line and exit code 130 or 143; what was
+stored stays whole, and the same command resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -25,14 +30,47 @@ class UserError(click.ClickException):
 
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both unwind the same way: joblib
+    stops the workers, an atomic write removes its temporary file, run locks are released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises Interrupted while a command runs (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Group(click.Group):
-    """Turns a library `ConfigError` into a one-line usage error (exit 2), wherever raised."""
+    """Turns a library `ConfigError` into a one-line usage error (exit 2), and Ctrl-C or SIGTERM into
+    one line and exit code 128 + the signal, wherever raised."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            with _sigterm_interrupts():
+                return super().invoke(ctx)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            click.echo(f"Interrupted by {signal.Signals(signum).name}: finished runs and each run's last "
+                       "epoch checkpoint are kept; the same command again resumes from there.", err=True)
+            ctx.exit(128 + signum)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

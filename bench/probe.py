@@ -181,6 +181,7 @@ class Targets:
     labelled: int  # of those, runs of a labelled dataset
     done: int  # labelled runs that already have probe.json
     unfinished: int  # labelled runs without a finished model (running, failed, interrupted)
+    damaged: list[str]  # one line per run skipped because a file of it does not read whole
 
 
 def find_targets(results_dir: Path) -> Targets:
@@ -199,13 +200,23 @@ def find_targets(results_dir: Path) -> Targets:
             "(the one holding runs/<run-id>/), after `collapse-bench run yelp-short`"
         )
     names = labelled_datasets()  # chosen by name: the data of unlabelled runs is never loaded
-    labelled = [p for p in folders if store.read_json(p / store.CONFIG).get("dataset") in names]
+    damaged: list[str] = []
+    labelled = []
+    for folder in folders:
+        try:
+            if store.read_json(folder / store.CONFIG).get("dataset") in names:
+                labelled.append(folder)
+        except store.Damaged as exc:
+            damaged.append(f"run {folder.name} skipped: {exc}")
     if not labelled:
         raise ConfigError(
             f"none of the {len(folders)} runs under {results_dir / 'runs'} uses a labelled dataset "
             f"({', '.join(names)}); the probe predicts each sentence's label"
         )
     done = [p for p in labelled if (p / PROBE).exists()]
-    ready = [p for p in labelled if store.run_status(p) == "finished" and (p / store.MODEL).exists()]
-    todo = [p for p in ready if p not in done]
-    return Targets(todo, len(folders), len(labelled), len(done), len(labelled) - len(done) - len(todo))
+    status = {p: store.run_status(p) for p in labelled if p not in done}
+    damaged += [f"run {p.name} skipped: {store.damage(p)}" for p, state in status.items()
+                if state == store.DAMAGED]
+    todo = [p for p, state in status.items() if state == "finished"]
+    unfinished = sum(state not in ("finished", store.DAMAGED) for state in status.values())
+    return Targets(todo, len(folders), len(labelled), len(done), unfinished, damaged)

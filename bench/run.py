@@ -83,7 +83,8 @@ def _environment(cfg: RunConfig) -> dict[str, Any]:
 def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> dict[str, Any]:
     """Train and evaluate one run into `out/suite/runs/<id>/`; return its metrics.json.
 
-    A finished run is returned as it is, never redone. A run interrupted after
+    A finished run is returned as it is, never redone, marked `already_finished`
+    (not stored: another process may have finished it). A run interrupted after
     an epoch end continues from its checkpoint. A run that another live
     process is writing is left alone: the result then has status "busy" and
     nothing is written.
@@ -91,10 +92,11 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
     folder = store.run_dir(out, suite, plan.cfg.run_id())
     try:
         with store.run_lock(folder):
+            store.remove_partial_writes(folder)
             if store.run_status(folder) == "finished":
                 # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
                 (folder / CHECKPOINT).unlink(missing_ok=True)
-                return store.read_json(folder / store.METRICS)
+                return {**store.read_json(folder / store.METRICS), "already_finished": True}
             return _execute(plan, folder, suite, progress)
     except store.RunLocked as exc:
         return {"run_id": plan.cfg.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}
@@ -108,15 +110,15 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         torch.set_num_threads(cfg.train.threads)
     store.write_json(folder / store.CONFIG, cfg.to_dict())
     base: dict[str, Any] = {
-        "run_id": cfg.run_id(), "suite": suite, "dataset": cfg.dataset, "remedy": cfg.remedy,
-        "seed": cfg.seed, **_environment(cfg),
+        **_identity(cfg, suite), **_environment(cfg),
         "data": plan.corpus.source,  # the files read and their sha256: not config, so not in the run id
     }
     started = time.perf_counter()
     trainer: Trainer | None = None
     try:
         trainer = Trainer(cfg, plan.corpus, plan.remedy)
-        train_seconds = _train(trainer, folder, progress)
+        resumed = _resume(trainer, folder / CHECKPOINT)
+        train_seconds = _train(trainer, folder, progress, fresh=resumed is None)
         eval_started = time.perf_counter()
         trainer.load_best()
         sentences = evaluation_subset(
@@ -129,11 +131,12 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         )
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
-        _write_traces(folder, trainer)
+        tables = _write_traces(folder, trainer)
         metrics = {
             **base, "status": "finished", "test": test, "model": describe_model(trainer.model),
             "best_epoch": trainer.protocol.best_epoch, "epochs_run": trainer.epoch,
             "steps": trainer.step, "validation": trainer.protocol.history,
+            "resumed_from_epoch": resumed,  # None: trained in one go
             "timings": {
                 "train_s": train_seconds, "eval_s": eval_seconds,
                 "total_s": time.perf_counter() - started,
@@ -141,6 +144,7 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
                 "train_tokens_per_s": trainer.step_tokens / max(trainer.step_seconds, 1e-9),
                 **test.pop("timings"),
             },
+            "files": store.digests(folder, [store.CONFIG, store.MODEL, *(path.name for path in tables)]),
         }
         store.write_json(folder / store.METRICS, metrics)
         (folder / CHECKPOINT).unlink(missing_ok=True)
@@ -157,12 +161,29 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
         return metrics
 
 
-def _write_traces(folder: Path, trainer: Trainer) -> None:
-    """What training recorded so far: the curve, and posterior-mean snapshots if any."""
+def _identity(cfg: RunConfig, suite: str) -> dict[str, Any]:
+    """What names a run in its metrics.json, whatever became of it."""
+    return {"run_id": cfg.run_id(), "suite": suite, "dataset": cfg.dataset, "remedy": cfg.remedy,
+            "seed": cfg.seed}
+
+
+def record_failure(cfg: RunConfig, out: Path, suite: str, reason: str) -> None:
+    """Store `cfg`'s run as failed for a reason seen from outside it (its worker was killed, so it
+    could not record anything itself); a checkpoint it left stays, for --retry-failed to resume."""
+    folder = store.run_dir(out, suite, cfg.run_id())
+    with store.run_lock(folder):
+        record = {**_identity(cfg, suite), "status": "failed", "reason": reason}
+        store.write_json(folder / store.METRICS, record)
+
+
+def _write_traces(folder: Path, trainer: Trainer) -> list[Path]:
+    """What training recorded so far: the curve, and posterior-mean snapshots if any; their files."""
+    written = []
     if trainer.curve:
-        store.write_curve(folder, trainer.curve)
+        written.append(store.write_curve(folder, trainer.curve))
     if trainer.snapshots:
-        store.write_table(folder, store.SNAPSHOTS, trainer.snapshots)
+        written.append(store.write_table(folder, store.SNAPSHOTS, trainer.snapshots))
+    return written
 
 
 def describe_model(model: torch.nn.Module) -> dict[str, Any]:
@@ -174,12 +195,27 @@ def describe_model(model: torch.nn.Module) -> dict[str, Any]:
     return info
 
 
-def _train(trainer: Trainer, folder: Path, progress: bool) -> float:
+def _resume(trainer: Trainer, checkpoint: Path) -> int | None:
+    """Continue from the last epoch's checkpoint if there is one that reads whole; its epoch.
+
+    A damaged checkpoint (a partial copy, a dying disk) is deleted and the run
+    starts over: half a training state would silently train a different run.
+    """
+    if not checkpoint.exists():
+        return None
+    try:
+        state = store.load_torch(checkpoint)
+    except store.Damaged:
+        checkpoint.unlink()
+        return None
+    trainer.load_state_dict(state)
+    return trainer.epoch
+
+
+def _train(trainer: Trainer, folder: Path, progress: bool, *, fresh: bool) -> float:
     """The epoch loop with a checkpoint at each epoch end; returns training seconds."""
     checkpoint = folder / CHECKPOINT
-    if checkpoint.exists():
-        trainer.load_state_dict(store.load_torch(checkpoint))
-    else:  # a pretraining stage counts as training time
+    if fresh:  # a pretraining stage counts as training time
         started = time.perf_counter()
         trainer.remedy.before_training(trainer)
         trainer.train_seconds += time.perf_counter() - started

@@ -7,6 +7,13 @@ function serves this process, local loky processes and dask workers on
 other machines. The store makes the suite restartable: finished cells are
 skipped, interrupted ones continue from their last epoch, failed ones are
 recorded and, with `retry_failed`, run again.
+
+Faults the suite survives: a run whose files do not read whole is run again;
+a cell another process is running (a second `run` on the same store) is
+waited for and taken as it ended there, never run twice; a worker killed
+from outside (the OOM killer's SIGKILL) costs the cell it ran, recorded as
+failed, and the suite goes on, one cell at a time when it cannot tell which
+of several cells the dead worker ran.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ from typing import Any
 
 import torch
 from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from bench import store
 from bench.config import RunConfig
 from bench.diagnostics import GRID
 from bench.errors import ConfigError
-from bench.run import execute, plan_run
+from bench.run import execute, plan_run, record_failure
 from bench.suite import Cell, Suite
 
 CONNECT_TIMEOUT = "10s"  # to reach an existing dask scheduler
@@ -38,7 +46,7 @@ class Outcome:
     """What a worker sends back about one cell; the full record is its metrics.json."""
 
     run_id: str
-    status: str  # "finished", "failed", or "busy" (another live process is writing it)
+    status: str  # "finished", "failed", "skipped" (found finished), or "busy" (another process runs it)
     reason: str = ""
     seconds: float = 0.0  # the cell's own wall time in its worker
 
@@ -52,6 +60,7 @@ class Summary:
     cells: dict[str, Cell]  # by run id
     skipped: list[str] = field(default_factory=list)  # finished before this run
     outcomes: list[Outcome] = field(default_factory=list)  # of this run's cells, and of old failures
+    notes: list[str] = field(default_factory=list)  # faults met on the way: damaged runs, dead workers
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
@@ -65,7 +74,8 @@ class Summary:
     def line(self) -> str:
         finished = len(self.skipped) + self.count("finished")
         parts = [f"{finished} finished ({self.count('finished')} now, {len(self.skipped)} already done)"]
-        parts += [f"{self.count(status)} {status}" for status in ("failed", "busy") if self.count(status)]
+        if self.count("failed"):
+            parts.append(f"{self.count('failed')} failed")
         minutes, seconds = divmod(round(self.seconds), 60)
         cell_seconds = sum(outcome.seconds for outcome in self.outcomes)
         if cell_seconds:  # how well the workers overlapped: the sum of cell times over the makespan
@@ -76,8 +86,9 @@ class Summary:
 
     def problems(self) -> list[str]:
         """One line per cell that did not finish, and what to do about it."""
-        lines = [f"  {o.status} {o.run_id} ({self.cells[o.run_id].label}): {o.reason}"
-                 for o in self.outcomes if o.status != "finished"]
+        lines = [f"  {note}" for note in self.notes]
+        lines += [f"  {o.status} {o.run_id} ({self.cells[o.run_id].label}): {o.reason}"
+                  for o in self.outcomes if o.status != "finished"]
         if self.count("failed"):
             lines.append("  rerun with --retry-failed to run the failed cells again")
         return lines
@@ -99,7 +110,12 @@ def run_cell(
         plan = plan_run(cfg, data_dir)
     except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
         return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
-    metrics = execute(plan, Path(out), suite, progress=progress)
+    try:
+        metrics = execute(plan, Path(out), suite, progress=progress)
+    except OSError as exc:  # not even the failure could be recorded: a full disk, a lost mount
+        return Outcome(cfg.run_id(), "failed", f"cannot write to the store: {exc}")
+    if metrics.get("already_finished"):  # by another suite on the store since this one looked
+        return Outcome(cfg.run_id(), "skipped")
     seconds = metrics.get("timings", {}).get("total_s", 0.0)
     return Outcome(cfg.run_id(), metrics["status"], metrics.get("reason", ""), seconds)
 
@@ -154,9 +170,42 @@ def run_suite(
     out = out.resolve()  # workers may run elsewhere than this folder
     cells = {cell.run_id: cell for cell in suite.cells}
     summary = Summary(suite.name, store.suite_dir(out, suite.name), cells)
+    pending = sorted(_triage(suite.cells, out, summary, retry_failed), key=estimated_cost, reverse=True)
+    if not pending:
+        _write_record(suite, out)  # a relabelled suite needs no rerun: the report reads labels from here
+    with tqdm(total=len(summary.cells), unit="cell", desc=suite.name, disable=not progress or not pending,
+              dynamic_ncols=True) as bar:
+        alone = False  # after a worker died: one cell per round, in a worker of its own
+        while pending:
+            _show_counts(bar, summary)
+            batch, rest = (pending[:1], pending[1:]) if alone else (pending, [])
+            with _backend(backend, jobs, scheduler_address, len(batch), own_process=alone) as (
+                parallel, threads
+            ):
+                _write_record(suite, out)  # once the backend started: a backend that cannot writes nothing
+                calls = (
+                    delayed(run_cell)(cell.config.to_dict(), str(out), suite.name, data_dir, threads,
+                                      progress and backend == "sequential")
+                    for cell in batch
+                )
+                busy, unreturned, death = _collect(parallel(calls), batch, summary, bar)
+            if death is not None:
+                unreturned = _after_death(death, unreturned, alone, out, summary)
+                alone = True
+            for cell in busy:  # another process runs it: wait until it ends there, then take its result
+                store.wait_unlocked(store.run_dir(out, suite.name, cell.run_id))
+            pending = [*_triage([*busy, *unreturned], out, summary, retry_failed=False), *rest]
+        _show_counts(bar, summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _triage(cells: list[Cell], out: Path, summary: Summary, retry_failed: bool) -> list[Cell]:
+    """The cells still to run; the others go into `summary`: finished ones as skipped, failed ones
+    (unless `retry_failed`) with their recorded reason. A damaged run is noted and run again."""
     pending = []
-    for cell in suite.cells:
-        folder = store.run_dir(out, suite.name, cell.run_id)
+    for cell in cells:
+        folder = store.run_dir(out, summary.suite, cell.run_id)
         status = store.run_status(folder)
         if status == "finished":
             summary.skipped.append(cell.run_id)
@@ -164,33 +213,68 @@ def run_suite(
             reason = store.read_json(folder / store.METRICS).get("reason", "")
             summary.outcomes.append(Outcome(cell.run_id, "failed", f"{reason} (earlier run)"))
         else:
+            if status == store.DAMAGED:
+                summary.notes.append(f"damaged {cell.run_id} ({cell.label}), run again: "
+                                     f"{store.damage(folder)}")
             pending.append(cell)
-    pending.sort(key=estimated_cost, reverse=True)
-    if not pending:
-        _write_record(suite, out)  # a relabelled suite needs no rerun: the report reads labels from here
-    else:
-        with _backend(backend, jobs, scheduler_address, len(pending)) as (parallel, threads), tqdm(
-            total=len(suite.cells), initial=len(suite.cells) - len(pending), unit="cell", desc=suite.name,
-            disable=not progress, dynamic_ncols=True,
-        ) as bar:
-            _show_counts(bar, summary)
-            _write_record(suite, out)
-            calls = (
-                delayed(run_cell)(cell.config.to_dict(), str(out), suite.name, data_dir, threads,
-                                  progress and backend == "sequential")
-                for cell in pending
-            )
-            for outcome in parallel(calls):
+    return pending
+
+
+def _collect(
+    results: Iterator[Outcome], cells: list[Cell], summary: Summary, bar: tqdm
+) -> tuple[list[Cell], list[Cell], str | None]:
+    """Record each outcome as it arrives. Returns, in submission order, the cells that came back busy
+    and those that never came back, and why they did not: a dead worker, or None."""
+    waiting = {cell.run_id: cell for cell in cells}
+    busy = []
+    try:
+        for outcome in results:
+            cell = waiting.pop(outcome.run_id)
+            if outcome.status == "busy":
+                busy.append(cell)
+            elif outcome.status == "skipped":
+                summary.skipped.append(outcome.run_id)
+            else:
                 summary.outcomes.append(outcome)
-                _show_counts(bar, summary)
-                bar.update(1)
-    summary.seconds = time.perf_counter() - started
-    return summary
+            _show_counts(bar, summary)
+    except TerminatedWorkerError as exc:  # loky cancels every cell once one worker dies
+        return busy, list(waiting.values()), _exit_codes(exc)
+    return busy, list(waiting.values()), None
+
+
+def _after_death(death: str, unreturned: list[Cell], alone: bool, out: Path, summary: Summary) -> list[Cell]:
+    """The cells to run again after a worker died. A worker that ran one cell alone lost it: it is
+    recorded as failed, since what killed its worker (most often the OOM killer) would kill it
+    again. Among several workers the dead one's cell is unknown, so nothing is blamed and the
+    caller goes on one cell at a time."""
+    if not alone:
+        summary.notes.append(f"a worker died ({death}) while {len(unreturned)} cells had not come back; "
+                             "they run again one at a time, to tell which cell kills its worker")
+        return unreturned
+    lost = unreturned[0]
+    folder = store.run_dir(out, summary.suite, lost.run_id)
+    if store.run_status(folder) in ("finished", "failed"):  # killed after it ended: _triage takes it
+        return unreturned
+    reason = (f"its worker process was killed ({death}), most likely by the out-of-memory killer; "
+              "try fewer --jobs or a smaller model, then --retry-failed")
+    try:
+        record_failure(lost.config, out, summary.suite, reason)
+    except store.RunLocked:  # another suite on the store took the cell over: _triage waits for it
+        return unreturned
+    summary.outcomes.append(Outcome(lost.run_id, "failed", reason))
+    return unreturned[1:]
+
+
+def _exit_codes(exc: Exception) -> str:
+    """loky's line naming the dead workers' exit codes ('... {SIGKILL(-9)}'), else its first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return next((line for line in lines if "exit codes" in line), lines[0] if lines else type(exc).__name__)
 
 
 def _show_counts(bar: tqdm, summary: Summary) -> None:
+    bar.n = len(summary.skipped) + len(summary.outcomes)
     bar.set_postfix_str(f"done {summary.count('finished')}, skipped {len(summary.skipped)}, "
-                        f"failed {summary.count('failed')}", refresh=False)
+                        f"failed {summary.count('failed')}")
 
 
 def _write_record(suite: Suite, out: Path) -> None:
@@ -205,16 +289,21 @@ def _write_record(suite: Suite, out: Path) -> None:
 
 @contextlib.contextmanager
 def _backend(
-    name: str, jobs: int | None, address: str | None, pending: int
+    name: str, jobs: int | None, address: str | None, pending: int, *, own_process: bool = False
 ) -> Iterator[tuple[Parallel, int | None]]:
-    """A joblib.Parallel for the backend, and torch threads per cell (cores / workers)."""
+    """A joblib.Parallel for the backend, and torch threads per cell (cores / workers).
+
+    `own_process`: a single loky cell still runs in a worker, not in this process (joblib runs
+    n_jobs=1 here), so that a kill of it cannot take the suite down.
+    """
     options: dict[str, Any] = {"return_as": "generator_unordered", "batch_size": 1}
     cores = cpu_count()
     workers = max(1, min(jobs or cores, pending))
     if name == "sequential":
         yield Parallel(n_jobs=1, backend="sequential", **options), cores
     elif name == "loky":
-        yield Parallel(n_jobs=workers, backend="loky", **options), max(1, cores // workers)
+        n_jobs = max(workers, 2) if own_process else workers
+        yield Parallel(n_jobs=n_jobs, backend="loky", **options), max(1, cores // workers)
     elif name == "dask":
         # parallel_config, not Parallel(backend=...): it registers joblib's dask backend.
         with _dask_client(address, workers), parallel_config(backend="dask"):

@@ -10,7 +10,6 @@ cells of training.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from bench.config import SECTIONS, RunConfig, set_value
 from bench.data.datasets import dataset_names
 from bench.errors import ConfigError, closest
 from bench.run import plan_run, resolve_config
+from bench.store import check_suite_name
 from remedies import registry
 
 if sys.version_info >= (3, 11):
@@ -31,7 +31,6 @@ else:  # pragma: no cover - Python 3.10
 SUITES_DIR = Path(__file__).parent / "suites"
 GRID_KEYS = ("datasets", "remedies", "seeds", "label", *SECTIONS)
 TOP_KEYS = ("name", "description", *GRID_KEYS, "extra")
-_SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # it becomes a folder name
 
 
 @dataclass(frozen=True)
@@ -175,11 +174,10 @@ def _parse(raw: dict[str, Any], where: str, default_name: str) -> tuple[str, str
     """The suite's name, description and grids; every key and name checked."""
     _check_keys(raw, TOP_KEYS, where)
     name = raw.get("name", default_name)
-    if not isinstance(name, str) or not _SUITE_NAME.match(name):
-        raise ConfigError(
-            f"{where}: name must be letters, digits, '.', '_' or '-' (it names the results "
-            f"folder), got {name!r}"
-        )
+    try:
+        check_suite_name(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be a string, got {description!r}")

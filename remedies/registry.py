@@ -222,7 +222,8 @@ def parse(spec: str) -> Remedy:
 
 
 def compose(parts: list[Remedy]) -> Remedy:
-    """One remedy from several; two that take over the same hook is an error."""
+    """One remedy from several; a remedy named twice, or two that take over the same hook, is an error."""
+    _check_distinct(parts)
     parts = [p for p in parts if p.name != "none"] or parts[:1]
     if len(parts) == 1:
         return parts[0]
@@ -238,3 +239,13 @@ def compose(parts: list[Remedy]) -> Remedy:
     from remedies.composite import Composite
 
     return Composite(sorted(parts, key=lambda p: p.name))
+
+
+def _check_distinct(parts: list[Remedy]) -> None:
+    """`x+x` is a typo or a misunderstanding: it would silently run as one `x` (or, for a remedy that
+    chains its hooks, apply it twice), and its spec would be a run id no one meant."""
+    seen: set[str] = set()
+    for part in parts:
+        if part.name in seen:
+            raise ConfigError(f"remedy '{part.name}' is given twice in one composition; give it once")
+        seen.add(part.name)

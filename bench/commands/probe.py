@@ -42,16 +42,28 @@ def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
     """
     from tqdm.auto import tqdm
 
+    from bench import store
     from bench.probe import PROBE, find_targets, probe_run, require_sklearn
 
     require_sklearn()
     targets = find_targets(results_dir)
+    damaged = list(targets.damaged)
+    for line in damaged:
+        click.echo(f"warning: {line}", err=True)
+    probed = 0
     for folder in tqdm(targets.todo, desc="probe", unit="run", disable=quiet):
-        probe_run(folder, data_dir)
+        try:
+            probe_run(folder, data_dir)
+            probed += 1
+        except store.Damaged as exc:  # damaged after find_targets checked it: name it, go on
+            damaged.append(f"run {folder.name} skipped: {exc}")
+            click.echo(f"warning: {damaged[-1]}", err=True)
     skipped = [f"{targets.done} already probed"]
     if targets.unfinished:
         skipped.append(f"{targets.unfinished} not finished")
+    if damaged:
+        skipped.append(f"{len(damaged)} damaged")
     click.echo(
-        f"probed {len(targets.todo)} of {targets.labelled} labelled runs ({', '.join(skipped)}) "
+        f"probed {probed} of {targets.labelled} labelled runs ({', '.join(skipped)}) "
         f"-> {results_dir / 'runs'}/<run-id>/{PROBE}"
     )

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.errors import ConfigError
-from bench.store import atomic_write_bytes
+from bench.store import atomic_write_bytes, file_sha256
 
 CACHE_ENV = "COLLAPSE_BENCH_CACHE"
 _CHUNK = 1 << 20
@@ -119,14 +119,6 @@ def extract_member(archive: Path, suffix: str) -> Path:
             f"{archive} is not a readable tar archive ({err}); delete it to download again"
         ) from None
     return dest
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _download(url: str, dest: Path) -> tuple[Path, str]:

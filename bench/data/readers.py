@@ -13,6 +13,10 @@ from pathlib import Path
 
 from bench.errors import ConfigError
 
+# Longer than any sentence of any corpus: what reads as one line then is not text. It also bounds
+# the memory one line can take before the check.
+MAX_LINE_BYTES = 1 << 20
+
 
 def read_sentences(path: str | Path) -> list[list[str]]:
     """One sentence per line, split on whitespace; empty lines dropped."""
@@ -53,21 +57,37 @@ def read_labelled(path: str | Path) -> tuple[list[int], list[list[str]]]:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number from 1, decoded line); non-UTF-8 bytes are reported by line."""
+    """(line number from 1, decoded line); a line that is not text is reported by number."""
     if not path.is_file():
         raise ConfigError(
             f"data file not found: {path}; check the data folder "
             "(--data-dir or COLLAPSE_BENCH_DATA) or download the corpus"
         )
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ConfigError(
-                    f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x} "
-                    f"at column {err.start + 1}); re-encode the file as UTF-8"
-                ) from None
+        lines = iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b"")
+        for number, raw in enumerate(lines, start=1):
+            yield number, _decoded(raw, path, number)
+
+
+def _decoded(raw: bytes, path: Path, number: int) -> str:
+    """One line as text; a line no sentence file has (too long, NUL, not UTF-8) is a ConfigError."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise ConfigError(
+            f"{path}: line {number} is longer than {MAX_LINE_BYTES >> 20} MiB; expected one sentence "
+            "per line (is this a binary or compressed file?)"
+        )
+    if (column := raw.find(b"\0") + 1) > 0:
+        raise ConfigError(
+            f"{path}: line {number} contains a NUL byte at column {column}; expected "
+            "text, one sentence per line (is this a binary or compressed file?)"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: line {number} is not valid UTF-8 (byte {raw[err.start]:#04x} "
+            f"at column {err.start + 1}); re-encode the file as UTF-8"
+        ) from None
 
 
 def _require_some(sentences: list[list[str]], path: Path) -> None:

@@ -58,16 +58,18 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     """Build every table and figure of the suite folder `store_dir` into `out` (default STORE/report)."""
     store_dir = Path(store_dir)
     out = Path(out) if out is not None else store_dir / "report"
-    runs = load_runs(store_dir)  # raises ConfigError on an empty store, before anything is written
+    damaged: list[str] = []  # runs and tables left out because a file of theirs does not read whole
+    runs = load_runs(store_dir, damaged)  # raises ConfigError on an empty store, before anything is written
     base = resolve_baseline(runs, baseline)
     order = remedy_order(runs, base)
     table = summary(runs, reported_metrics(runs))
     tests = significance(runs, base)
     figures = all_figures(
-        runs, table, load_run_tables(store_dir, runs, store.CURVE),
-        load_run_tables(store_dir, runs, store.SNAPSHOTS), order,
+        runs, table, load_run_tables(store_dir, runs, store.CURVE, damaged),
+        load_run_tables(store_dir, runs, store.SNAPSHOTS, damaged), order,
     )
-    warnings = [shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items()]
+    warnings = [*damaged,
+                *(shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items())]
     texts = {
         "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order, warnings),
         "summary.csv": table.to_csv(index=False),

@@ -89,13 +89,23 @@ _CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
 # ---------------------------------------------------------------- loading
 
 
-def load_runs(store_dir: Path) -> pd.DataFrame:
+def load_runs(store_dir: Path, damaged: list[str] | None = None) -> pd.DataFrame:
     """The tidy runs frame of `store_dir` (a suite folder holding runs/<run-id>/).
 
-    Raises ConfigError when there is no run, before anything is written.
+    A run with a file that does not read whole is left out, and `damaged`
+    (when given) gets one line naming it. Raises ConfigError when there is no
+    run, before anything is written.
     """
     folders = sorted(p for p in (Path(store_dir) / RUNS).glob("*") if p.is_dir())
-    rows = [row for row in (_run_row(folder) for folder in folders) if row is not None]
+    rows = []
+    for folder in folders:
+        try:
+            row = _run_row(folder)
+        except store.Damaged as exc:
+            _note(damaged, f"run {folder.name} left out of the report: {exc}")
+            continue
+        if row is not None:
+            rows.append(row)
     if not rows:
         raise ConfigError(
             f"no runs under {Path(store_dir) / RUNS}: give a suite folder such as "
@@ -112,6 +122,11 @@ def load_runs(store_dir: Path) -> pd.DataFrame:
     labels = short_labels(runs["remedy"].unique())
     runs["remedy_label"] = runs["remedy"].map(labels)
     return runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
+
+
+def _note(damaged: list[str] | None, line: str) -> None:
+    if damaged is not None:
+        damaged.append(line)
 
 
 def _run_row(folder: Path) -> dict[str, Any] | None:
@@ -278,15 +293,22 @@ def short_labels(specs: Iterable[str]) -> dict[str, str]:
     return labels
 
 
-def load_run_tables(store_dir: Path, runs: pd.DataFrame, stem: str) -> pd.DataFrame:
+def load_run_tables(
+    store_dir: Path, runs: pd.DataFrame, stem: str, damaged: list[str] | None = None
+) -> pd.DataFrame:
     """Per-run tables (`curve`, `posterior_mean`) of the finished runs, with each run's cell columns.
 
-    Failed runs are left out so curves aggregate the same runs as the tables.
+    Failed runs are left out so curves aggregate the same runs as the tables;
+    so is a table that does not read whole, with a line in `damaged`.
     """
     finished = runs[runs["status"] == FINISHED]
     tables = []
     for run_id in finished["run_id"]:
-        table = store.read_table(Path(store_dir) / RUNS / run_id, stem)
+        try:
+            table = store.read_table(Path(store_dir) / RUNS / run_id, stem)
+        except store.Damaged as exc:
+            _note(damaged, f"run {run_id}: its {stem} is left out of the figures: {exc}")
+            continue
         if table is not None and not table.empty:
             tables.append(table.assign(run_id=run_id))
     if not tables:
