@@ -40,10 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.report.stats import welch  # noqa: E402  (the checkout's package, not an installed one)
+
 HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
 
 
@@ -219,13 +220,13 @@ def cell(values: list[float]) -> str:
 
 
 def agree(a: list[float], b: list[float]) -> str:
-    """'yes' unless a Welch t-test rejects equal means at 0.05 (needs 2+ values a side)."""
+    """'yes' unless Welch's t-test (the report's) rejects equal means at 0.05; '-' below 2 values a side."""
+    comparison = welch(a, b)
+    if comparison.testable:
+        return "yes" if comparison.p >= 0.05 else f"no (p={comparison.p:.3f})"
     if min(len(a), len(b)) < 2:
         return "-"
-    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
-        return "yes" if a[0] == b[0] else "no"
-    p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    return "yes" if p != p or p >= 0.05 else f"no (p={p:.3f})"
+    return "yes" if comparison.diff == 0 else "no"  # both sides constant over seeds
 
 
 def table(name: str, results: list[dict[str, Any]]) -> str:
