@@ -38,9 +38,11 @@ class Aggressive(Remedy):
 
     `stop_mi` names the MI estimate the stop rule reads: "batch" is their
     code's (validation cut into training-size batches, each its own
-    aggregate posterior, analytic entropy; noisy, so on a collapsed encoder
-    it goes down about every other epoch), "whole" the harness's whole-set
-    estimate (exactly 0 on a collapsed encoder, so aggressive mode then never ends).
+    aggregate posterior, analytic entropy), "whole" the harness's whole-set
+    estimate (exactly 0 on a collapsed encoder, so aggressive mode then never
+    ends). Their code draws the batch estimate's sample afresh each epoch;
+    the harness draws it with the run's seed every time, so on a collapsed
+    encoder it repeats too (docs/fidelity.md, "Open").
 
     `min_epochs` defers the stop rule: aggressive mode lasts at least that
     many epochs (their code: 1). The rule is checked once per epoch, so on a

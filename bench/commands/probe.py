@@ -15,7 +15,7 @@ from bench.commands import data_dir_option
 Examples:
   collapse-bench run yelp-short
   collapse-bench probe results/yelp-short
-  collapse-bench probe results/yelp-short --data-dir ../shared/data --quiet
+  collapse-bench probe results/yelp-short --data-dir DATA --quiet   # DATA holds yelp/sentiment.dev.{0,1}
   collapse-bench report results/yelp-short    # now with a probe acc. column and probe.png""",
 )
 @click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(path_type=Path, file_okay=False))
