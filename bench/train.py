@@ -31,6 +31,8 @@ from bench.models import SentenceVAE, build_model
 from bench.models.vae import LossTerms
 from remedies.base import Remedy
 
+EPOCH_SEED_STRIDE = 1_000_003  # seed x stride + epoch: distinct per (seed, epoch) for any run length
+
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite: the run is recorded as failed."""
@@ -221,13 +223,23 @@ class Trainer:
         return {"mi": mutual_info(mu, logvar, generator),
                 "au": active_units(mu, self.cfg.eval.au_threshold)}
 
+    def _epoch_generator(self) -> torch.Generator:
+        """A draw fresh each epoch, yet the same for (seed, epoch) so a resumed run repeats it.
+
+        He et al.'s per-batch MI samples from the global stream, so a
+        collapsed encoder's estimate scatters from epoch to epoch and their
+        stop rule ends aggressive mode; one fixed draw would repeat exactly.
+        """
+        return torch.Generator().manual_seed(EPOCH_SEED_STRIDE * self.cfg.seed + self.epoch)
+
     @torch.inference_mode()
     def evaluate_split(self) -> dict[str, float]:
         """Validation negative ELBO at KL weight 1 (model selection), with KL, MI and AU.
 
         `mi_batch` is He et al.'s estimate (per training-size batch of the
-        length-sorted split, analytic entropy): their aggressive stop rule and
-        their logs read it, so the side-by-side comparison does too.
+        length-sorted split, analytic entropy, noise drawn afresh each epoch):
+        their aggressive stop rule and their logs read it, so the side-by-side
+        comparison does too.
         """
         self.model.eval()
         total_rec = total_kl = 0.0
@@ -245,7 +257,7 @@ class Trainer:
         mu, logvar = torch.cat(mus), torch.cat(logvars)
         diagnostics = self._mi_au(mu, logvar)
         mi_batch = mutual_info_batched(mu, logvar, self.cfg.train.batch_size,
-                                       torch.Generator().manual_seed(self.cfg.seed), analytic_entropy=True)
+                                       self._epoch_generator(), analytic_entropy=True)
         return {
             "loss": (total_rec + total_kl) / count,
             "rec": total_rec / count,

@@ -40,9 +40,9 @@ class Aggressive(Remedy):
     code's (validation cut into training-size batches, each its own
     aggregate posterior, analytic entropy), "whole" the harness's whole-set
     estimate (exactly 0 on a collapsed encoder, so aggressive mode then never
-    ends). Their code draws the batch estimate's sample afresh each epoch;
-    the harness draws it with the run's seed every time, so on a collapsed
-    encoder it repeats too (docs/fidelity.md, "Open").
+    ends). As in their code, the batch estimate's sample is drawn afresh each
+    epoch (keyed by seed and epoch, so a resumed run draws the same), so on a
+    collapsed encoder it scatters around 0 and the rule ends aggressive mode.
 
     `min_epochs` defers the stop rule: aggressive mode lasts at least that
     many epochs (their code: 1). The rule is checked once per epoch, so on a

@@ -1,6 +1,7 @@
 """The trainer: one-half updates by the authors' rule, precision and device options, failure recording."""
 
 import copy
+import itertools
 import json
 
 import pytest
@@ -124,3 +125,24 @@ def test_a_halving_resets_the_decay_bar_but_not_the_checkpoint():
     assert state.best_epoch == 1 and state.best_loss == 4.0
     assert state.decays == 2  # after epochs 3 (4.5, 4.6 > 4.0) and 6 (4.7, 4.8 > 4.55)
     assert state.lr == trainer.cfg.train.lr * 0.25
+
+
+def test_the_stop_rules_batch_mi_is_drawn_afresh_each_epoch_and_repeats_on_resume():
+    # He et al.'s per-batch MI samples from the global stream, so on a
+    # collapsed encoder (every posterior the prior: nothing changes between
+    # epochs) it scatters around 0 and their stop rule ends aggressive mode.
+    # A draw fixed by the seed alone would repeat and keep aggressive going.
+    trainer = trainer_for()
+    with torch.no_grad():
+        for p in trainer.model.encoder.parameters():
+            p.zero_()
+    estimates = []
+    for epoch in range(4):
+        trainer.epoch = epoch
+        estimates.append(trainer.evaluate_split()["mi_batch"])
+    assert len(set(estimates)) == 4, estimates
+    assert any(later < earlier for earlier, later in itertools.pairwise(estimates))
+    twin = trainer_for()
+    twin.model.load_state_dict(trainer.model.state_dict())
+    twin.epoch = 3
+    assert twin.evaluate_split()["mi_batch"] == estimates[3]  # keyed by (seed, epoch): a resume redraws it
