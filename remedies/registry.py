@@ -13,11 +13,12 @@ Spec syntax (CLI `--remedy` and suite files):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -65,6 +66,19 @@ def register(name: str) -> Callable[[type[Remedy]], type[Remedy]]:
         return cls
 
     return decorate
+
+
+@contextlib.contextmanager
+def registered(name: str, cls: type[Remedy]) -> Iterator[type[Remedy]]:
+    """`cls` known as `name` inside the block, as `register` does, and forgotten after it unless it
+    was registered before: checks a plugin's class before its package is installed."""
+    new = name not in _registered
+    cls = register(name)(cls)
+    try:
+        yield cls
+    finally:
+        if new:
+            _registered.pop(name, None)
 
 
 def _check_methods(name: str, cls: type[Remedy]) -> None:

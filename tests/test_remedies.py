@@ -1,14 +1,12 @@
-"""Conformance of every registered remedy (sklearn's check_estimator idea), then each one's own rules.
+"""Conformance of every registered remedy (remedies.conformance, sklearn's check_estimator idea), then
+each one's own rules.
 
-Each `check_*` is its own test per remedy, so a plugin that breaks one rule
+Each check is its own test per remedy, so a plugin that breaks one rule
 shows which.
 """
 
-import copy
 import dataclasses
 import doctest
-import math
-import re
 
 import pytest
 import torch
@@ -18,103 +16,48 @@ from bench.data.vocab import BOS, PAD, UNK
 from bench.run import plan_run, resolve_config
 from bench.train import Trainer
 from remedies import Remedy, registry
+from remedies.conformance import CHECKS, TINY, ConformanceError, check_id, check_remedy
 from remedies.word_dropout import drop_words
 
-TINY = {
-    "data.synthetic_size": 40, "data.synthetic_vocab": 20, "data.synthetic_length": 4,
-    "model.emb": 8, "model.enc_hidden": 8, "model.dec_hidden": 8, "model.cnn_channels": 8,
-    "train.batch_size": 8, "train.epochs": 2, "train.diag_every": 0, "eval.iw_samples": 2,
-}
 
-
-def configured(name: str, epochs: int = 5) -> Remedy:
-    remedy = registry.parse(name)
-    cfg = resolve_config("synthetic", name, 0, {"train.epochs": epochs})
-    remedy.configure(copy.deepcopy(cfg))
-    return remedy
-
-
-def check_builds_with_defaults(name: str) -> None:
-    remedy = registry.get(name)()
-    assert remedy.name == name
-
-
-def check_spec_round_trips(name: str) -> None:
-    remedy = registry.parse(name)
-    again = registry.parse(remedy.spec())
-    assert again.spec() == remedy.spec() and again.params() == remedy.params()
-    assert all(f.init is False for f in dataclasses.fields(remedy) if f.name not in remedy.params())
-
-
-def check_configure_is_idempotent(name: str) -> None:
-    cfg = resolve_config("synthetic", name, 0, {})
-    remedy = registry.parse(name)
-    once = remedy.configure(copy.deepcopy(cfg))
-    assert remedy.configure(copy.deepcopy(once)) == once
-
-
-def check_kl_weight_in_unit_interval(name: str) -> None:
-    remedy = configured(name)
-    for steps_per_epoch in (1, 7, 100):
-        for step in range(0, 6 * steps_per_epoch, max(1, steps_per_epoch // 10)):
-            weight = remedy.kl_weight(step, steps_per_epoch)
-            assert 0.0 <= weight <= 1.0, (step, steps_per_epoch, weight)
-
-
-def check_decoder_inputs_keep_shape_and_targets(name: str) -> None:
-    batch = collate([[5, 6, 7, 8], [9, 10], [11, 12, 13]], [0, 1, 2])
-    tokens = batch.tokens.clone()
-    inputs = configured(name).decoder_inputs(batch.inputs, UNK, torch.Generator().manual_seed(0))
-    assert inputs.shape == batch.inputs.shape and inputs.dtype == batch.inputs.dtype
-    assert torch.equal(batch.tokens, tokens)  # targets (and the caller's tensor) untouched
-    changed = inputs != batch.inputs
-    assert torch.all(inputs[changed] == UNK)
-    assert not changed[batch.inputs == BOS].any() and not changed[batch.inputs == PAD].any()
-
-
-def check_kl_term_is_per_sentence(name: str) -> None:
-    kl = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
-    term = configured(name).kl_term(kl)
-    assert term.shape == (6,) and torch.all(torch.isfinite(term)) and torch.all(term >= 0)
-
-
-def check_cites_a_paper(name: str) -> None:
-    cls = registry.get(name)
-    assert re.search(r"(19|20)\d\d", cls.paper), "set `paper` to 'Author et al. YEAR, ...'"
-    first_line = (cls.__doc__ or "").strip().splitlines()[0]
-    assert re.search(r"et al\. (19|20)\d\d", first_line), "the docstring's first line cites it"
-
-
-def check_state_round_trips(name: str) -> None:
-    remedy = configured(name)
-    state = remedy.state_dict()
-    fresh = registry.parse(name)
-    fresh.load_state_dict(copy.deepcopy(state))
-    assert fresh.state_dict() == state
-
-
-def check_one_training_step(name: str) -> None:
-    cfg = resolve_config("synthetic", name, 0, TINY)
-    plan = plan_run(cfg)
-    trainer = Trainer(cfg, plan.corpus, plan.remedy)
-    before = [p.detach().clone() for p in trainer.model.parameters()]
-    trainer.remedy.before_training(trainer)
-    trainer.train_step(trainer.train_batches[0])
-    row = trainer.curve[-1]
-    assert math.isfinite(row["rec"]) and math.isfinite(row["kl"]) and 0 <= row["kl_weight"] <= 1
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
-
-
-CHECKS = [check_builds_with_defaults, check_spec_round_trips, check_configure_is_idempotent,
-          check_kl_weight_in_unit_interval, check_decoder_inputs_keep_shape_and_targets,
-          check_kl_term_is_per_sentence, check_cites_a_paper, check_state_round_trips,
-          check_one_training_step]
-
-
-@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
+@pytest.mark.parametrize("check", CHECKS, ids=check_id)
 @pytest.mark.parametrize("name", registry.names())
 def test_remedy_conforms(name, check):
     check(name)
+
+
+def test_check_remedy_passes_a_spec_with_parameters():
+    check_remedy("kl-annealing(epochs=3)+word-dropout(keep=0.75)")
+
+
+def test_check_remedy_names_every_broken_rule():
+    @dataclasses.dataclass
+    class Overweight(Remedy):
+        """Doubles the KL (Nobody et al. 2030)."""
+
+        paper = "Nobody et al. 2030"
+
+        def kl_weight(self, step: int, steps_per_epoch: int) -> float:
+            return 2.0
+
+        def kl_term(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
+            return kl_per_dim  # [B, nz], not [B]
+
+    with pytest.raises(ConformanceError) as err:
+        check_remedy(Overweight, name="overweight")
+    message = str(err.value)
+    assert "fails 3 of 9" in message and "kl_weight_in_unit_interval: kl_weight(0" in message
+    assert "kl_term_is_per_sentence: kl_term of a [6, 3] KL has shape (6, 3)" in message
+    assert "one_training_step: RuntimeError" in message  # a hook that crashes fails its check too
+    assert "overweight" not in registry.names()  # registered for the checks only
+
+
+def test_check_remedy_needs_the_name_of_an_unregistered_class():
+    class Nameless(Remedy):
+        """Does nothing (Nobody et al. 2030)."""
+
+    with pytest.raises(ValueError, match="name='my-remedy'"):
+        check_remedy(Nameless)
 
 
 class TestWordDropout:

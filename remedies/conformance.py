@@ -1,0 +1,202 @@
+"""The remedy contract as checks a plugin's own tests call, as scikit-learn's `check_estimator`.
+
+    from remedies.conformance import check_remedy
+
+    def test_conforms():
+        check_remedy(KLThreshold, name="kl-threshold")   # or check_remedy("kl-threshold") once installed
+
+`check_remedy` runs every check and raises `ConformanceError` naming each one
+that fails. Each check is also a function of a remedy spec in `CHECKS`, for
+one test per check (`pytest.mark.parametrize("check", CHECKS, ids=check_id)`);
+collapse-bench's own tests run them on every registered remedy. A check
+trains one step on a tiny synthetic corpus (`TINY`), a second or two on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import re
+from collections.abc import Callable, Iterator
+
+import torch
+
+from bench.data.batching import collate
+from bench.data.vocab import BOS, PAD, UNK
+from bench.run import plan_run, resolve_config
+from bench.train import Trainer
+from remedies import registry
+from remedies.base import Remedy
+from remedies.composite import Composite
+
+# Settings under which a run takes a step in milliseconds: 40 sentences of 4 words, 8-unit layers.
+TINY = {
+    "data.synthetic_size": 40, "data.synthetic_vocab": 20, "data.synthetic_length": 4,
+    "model.emb": 8, "model.enc_hidden": 8, "model.dec_hidden": 8, "model.cnn_channels": 8,
+    "train.batch_size": 8, "train.epochs": 2, "train.diag_every": 0, "eval.iw_samples": 2,
+}
+
+Check = Callable[[str], None]
+
+
+class ConformanceError(AssertionError):
+    """A remedy breaks the contract the trainer relies on; the message says which rule and how."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConformanceError(message)
+
+
+def _parts(spec: str) -> list[Remedy]:
+    remedy = registry.parse(spec)
+    return list(remedy.parts) if isinstance(remedy, Composite) else [remedy]
+
+
+def _configured(spec: str, epochs: int = 5) -> Remedy:
+    """The remedy as the trainer gets it: parsed, and configured on the config it trains under."""
+    remedy = registry.parse(spec)
+    remedy.configure(resolve_config("synthetic", spec, 0, {"train.epochs": epochs}))
+    return remedy
+
+
+def check_builds_with_defaults(spec: str) -> None:
+    """Every parameter has a default, so the bare name is a valid spec."""
+    for part in _parts(spec):
+        remedy = registry.get(part.name)()
+        _require(remedy.name == part.name, f"registered as '{part.name}' but named '{remedy.name}'")
+
+
+def check_spec_round_trips(spec: str) -> None:
+    """The canonical spec (config.json, the run id) parses back to the same remedy and parameters."""
+    remedy = registry.parse(spec)
+    again = registry.parse(remedy.spec())
+    _require(again.spec() == remedy.spec() and again.params() == remedy.params(),
+             f"spec {remedy.spec()!r} parses back as {again.spec()!r} with {again.params()}")
+
+
+def check_configure_is_idempotent(spec: str) -> None:
+    """`configure` may run more than once on a config (the run plans, then trains)."""
+    cfg = resolve_config("synthetic", spec, 0, {})
+    remedy = registry.parse(spec)
+    once = remedy.configure(copy.deepcopy(cfg))
+    _require(remedy.configure(copy.deepcopy(once)) == once,
+             "configure changes a config it already configured")
+
+
+def check_kl_weight_in_unit_interval(spec: str) -> None:
+    """The KL weight stays in [0, 1] at every step (1 is the ELBO)."""
+    remedy = _configured(spec)
+    for steps_per_epoch in (1, 7, 100):
+        for step in range(0, 6 * steps_per_epoch, max(1, steps_per_epoch // 10)):
+            weight = remedy.kl_weight(step, steps_per_epoch)
+            _require(0.0 <= weight <= 1.0,
+                     f"kl_weight({step}, steps_per_epoch={steps_per_epoch}) = {weight}, not in [0, 1]")
+
+
+def check_decoder_inputs_keep_shape_and_targets(spec: str) -> None:
+    """Decoder inputs keep shape and dtype; only words turn into <unk>, never <s> or padding; the
+    targets and the caller's tensor are untouched."""
+    batch = collate([[5, 6, 7, 8], [9, 10], [11, 12, 13]], [0, 1, 2])
+    tokens = batch.tokens.clone()
+    inputs = _configured(spec).decoder_inputs(batch.inputs, UNK, torch.Generator().manual_seed(0))
+    _require(inputs.shape == batch.inputs.shape and inputs.dtype == batch.inputs.dtype,
+             f"decoder_inputs returned {tuple(inputs.shape)} {inputs.dtype}, "
+             f"given {tuple(batch.inputs.shape)} {batch.inputs.dtype}")
+    _require(torch.equal(batch.tokens, tokens), "decoder_inputs changed the batch's tokens in place")
+    changed = inputs != batch.inputs
+    _require(bool(torch.all(inputs[changed] == UNK)), "decoder_inputs put a token other than <unk>")
+    _require(not changed[batch.inputs == BOS].any() and not changed[batch.inputs == PAD].any(),
+             "decoder_inputs changed <s> or padding")
+
+
+def check_kl_term_is_per_sentence(spec: str) -> None:
+    """`kl_term` turns [B, nz] KL into a finite, non-negative [B] penalty."""
+    kl = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
+    term = _configured(spec).kl_term(kl)
+    _require(term.shape == (6,), f"kl_term of a [6, 3] KL has shape {tuple(term.shape)}, not [6]")
+    _require(bool(torch.all(torch.isfinite(term)) and torch.all(term >= 0)),
+             "kl_term is negative or not finite")
+
+
+def check_cites_a_paper(spec: str) -> None:
+    """`paper` and the docstring's first line (what `list remedies` shows) cite the method's paper."""
+    for part in _parts(spec):
+        cls = type(part)
+        _require(bool(re.search(r"(19|20)\d\d", cls.paper)),
+                 f"{cls.__name__}: set `paper` to 'Author et al. YEAR, ...'")
+        first_line = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+        _require(bool(re.search(r"et al\. (19|20)\d\d", first_line)),
+                 f"{cls.__name__}: the docstring's first line should cite the paper (Author et al. YEAR)")
+
+
+def check_state_round_trips(spec: str) -> None:
+    """`load_state_dict(state_dict())` restores the run-time state, so a resumed run carries on."""
+    remedy = _configured(spec)
+    state = remedy.state_dict()
+    fresh = registry.parse(spec)
+    fresh.load_state_dict(copy.deepcopy(state))
+    _require(fresh.state_dict() == state, "state_dict after load_state_dict differs from the one loaded")
+
+
+def check_one_training_step(spec: str) -> None:
+    """One training step on tiny synthetic data changes the weights and logs finite numbers."""
+    cfg = resolve_config("synthetic", spec, 0, TINY)
+    plan = plan_run(cfg)
+    trainer = Trainer(cfg, plan.corpus, plan.remedy)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.remedy.before_training(trainer)
+    trainer.train_step(trainer.train_batches[0])
+    row = trainer.curve[-1]
+    _require(math.isfinite(row.get("rec", math.nan)) and math.isfinite(row.get("kl", math.nan)),
+             f"the step logged rec {row.get('rec')} and KL {row.get('kl')}")
+    _require(0 <= row["kl_weight"] <= 1, f"the step ran at KL weight {row['kl_weight']}")
+    _require(any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True)),
+             "a training step left every weight unchanged")
+
+
+CHECKS: tuple[Check, ...] = (
+    check_builds_with_defaults, check_spec_round_trips, check_configure_is_idempotent,
+    check_kl_weight_in_unit_interval, check_decoder_inputs_keep_shape_and_targets,
+    check_kl_term_is_per_sentence, check_cites_a_paper, check_state_round_trips, check_one_training_step,
+)
+
+
+def check_id(check: Check) -> str:
+    """A check's short name, for test ids and messages: `kl_weight_in_unit_interval`."""
+    return check.__name__.removeprefix("check_")
+
+
+def check_remedy(remedy: str | type[Remedy], *, name: str | None = None) -> None:
+    """Run every check on `remedy`: a spec (a registered name, with parameters if wanted) or a Remedy
+    class, registered as `name` for the checks if it is not registered yet.
+
+    Raises ConformanceError listing each failed check and why.
+    """
+    with _spec(remedy, name) as spec:
+        failures = []
+        for check in CHECKS:
+            try:
+                check(spec)
+            except ConformanceError as exc:
+                failures.append(f"{check_id(check)}: {exc}")
+            except Exception as exc:  # a crash in a hook is a failed check too, reported beside the others
+                failures.append(f"{check_id(check)}: {type(exc).__name__}: {exc}")
+    if failures:
+        raise ConformanceError(f"remedy '{spec}' fails {len(failures)} of {len(CHECKS)} conformance "
+                               "checks:\n  " + "\n  ".join(failures))
+
+
+@contextlib.contextmanager
+def _spec(remedy: str | type[Remedy], name: str | None) -> Iterator[str]:
+    """The spec the checks take: `remedy` itself, or the name a class is (or is now) registered as."""
+    if isinstance(remedy, str):
+        yield remedy
+        return
+    name = name or remedy.name  # `register` sets a class's name
+    if name == Remedy.name:
+        raise ValueError(f"{remedy.__name__} is not registered: give its name, as in "
+                         f"check_remedy({remedy.__name__}, name='my-remedy')")
+    with registry.registered(name, remedy):
+        yield name
