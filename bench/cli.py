@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from bench.commands import data_dir_option
+from bench.commands import data_dir_option, log_to_option
 from bench.config import PRECISIONS, parse_overrides
 from bench.errors import ConfigError
 
@@ -89,7 +89,8 @@ Examples:
   collapse-bench train --dataset synthetic --remedy none --seed 0
   collapse-bench train --dataset synthetic --remedy "kl-annealing(epochs=10)+word-dropout(keep=0.5)"
   collapse-bench train --dataset ptb-small --remedy aggressive --set train.epochs=5 --set model.nz=16
-  collapse-bench train --dataset synthetic --set eval.iw_samples=100 --out /tmp/results""")
+  collapse-bench train --dataset synthetic --set eval.iw_samples=100 --out /tmp/results
+  collapse-bench train --dataset synthetic --log-to tensorboard --log-to mlflow""")
 @click.option("--dataset", default="synthetic", show_default=True,
               help="Dataset name; see `collapse-bench list datasets`.")
 @click.option("--remedy", default="none", show_default=True,
@@ -110,9 +111,11 @@ Examples:
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Autocast precision of the training steps (default fp32; same as --set "
                    "train.precision=...). The final evaluation has its own: --set eval.precision=bf16.")
+@log_to_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out: Path, suite: str,
-          data_dir: str | None, device: str | None, precision: str | None, quiet: bool) -> None:
+          data_dir: str | None, device: str | None, precision: str | None, log_to: tuple[str, ...],
+          quiet: bool) -> None:
     """Train one run, evaluate it on the test split, and store it.
 
     Writes config.json, metrics.json (IW NLL, PPL, KL, MI, AU, timings,
@@ -120,6 +123,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
     finds the finished run (same run id = same resolved config) and does no work.
     """
     from bench.run import execute, plan_run, resolve_config
+    from bench.trackers import check_trackers
 
     settings = dict(parse_overrides(overrides))
     if device:
@@ -128,7 +132,8 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
         settings["train.precision"] = precision
     cfg = resolve_config(dataset, remedy, seed, settings)
     plan = plan_run(cfg, data_dir)
-    metrics = execute(plan, out, suite, progress=not quiet)
+    check_trackers(log_to)
+    metrics = execute(plan, out, suite, progress=not quiet, log_to=log_to)
     folder = out / suite / "runs" / cfg.run_id()
     if metrics["status"] != "finished":
         click.echo(f"run {cfg.run_id()} failed: {metrics['reason']} ({folder})", err=True)
@@ -142,7 +147,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
 
 @cli.group("list", cls=Group)
 def list_() -> None:
-    """Show what can be named: datasets, remedies, suites."""
+    """Show what can be named: datasets, remedies, suites; and the runs a store holds."""
 
 
 @list_.command("datasets", epilog="""\b
@@ -213,9 +218,11 @@ def list_suites(as_json: bool) -> None:
 
 
 from bench.commands.compare import compare  # noqa: E402
+from bench.commands.config import config  # noqa: E402
 from bench.commands.probe import probe  # noqa: E402
 from bench.commands.report import report  # noqa: E402
 from bench.commands.run import run  # noqa: E402
+from bench.commands.runs import list_runs  # noqa: E402
 from bench.commands.samples import samples  # noqa: E402
 
 cli.add_command(run)
@@ -223,6 +230,8 @@ cli.add_command(report)
 cli.add_command(compare)
 cli.add_command(samples)
 cli.add_command(probe)
+cli.add_command(config)
+list_.add_command(list_runs)
 
 
 def main() -> None:

@@ -18,19 +18,26 @@ from typing import Any
 from bench.errors import ConfigError, closest
 
 
+def setting(default: Any, meaning: str) -> Any:
+    """A config field with its default and what it means: `collapse-bench config show` prints both,
+    so the meaning is written once, here, beside the value it explains."""
+    return field(default=default, metadata={"meaning": meaning})
+
+
 @dataclass
 class DataConfig:
     """Which corpus, and how it is cut into sentences and a vocabulary."""
 
-    name: str = "synthetic"
-    max_len: int = 100  # sentences with more tokens are dropped, not truncated
-    vocab_size: int = 20000  # cap on the vocabulary built from train, specials included
-    split_seed: int = 0  # seeded shuffle for corpora without a fixed split (yelp-short)
-    train_limit: int = 0  # keep the first N training sentences after the length cap (0: all)
-    synthetic_size: int = 20000  # sentences in train+valid+test (80/10/10)
-    synthetic_nz: int = 2  # latent size of the generator; 1 for the posterior-mean plot
-    synthetic_vocab: int = 1000
-    synthetic_length: int = 10
+    name: str = setting("synthetic", "the corpus read; set by --dataset")
+    max_len: int = setting(100, "sentences with more tokens are dropped, not truncated")
+    vocab_size: int = setting(20000, "cap on the vocabulary built from train, specials included")
+    split_seed: int = setting(0, "seed of the shuffle for corpora without a fixed split (yelp-short) and "
+                                 "of the eval.max_sentences subset")
+    train_limit: int = setting(0, "keep the first N training sentences after the length cap (0: all)")
+    synthetic_size: int = setting(20000, "synthetic: sentences in train+valid+test (split 80/10/10)")
+    synthetic_nz: int = setting(2, "synthetic: latent size of the generator; 1 for the posterior-mean plot")
+    synthetic_vocab: int = setting(1000, "synthetic: the generator's vocabulary size")
+    synthetic_length: int = setting(10, "synthetic: tokens per generated sentence")
 
 
 # How the model's weights start: see bench/models/init.py for why it matters.
@@ -42,64 +49,67 @@ PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (
 class ModelConfig:
     """Sizes of the sentence VAE (He et al. 2019 reference architecture)."""
 
-    nz: int = 32
-    emb: int = 256
-    enc_hidden: int = 256
-    dec_hidden: int = 256
-    dropout_in: float = 0.5  # embedding dropout on decoder inputs (not word dropout)
-    dropout_out: float = 0.5  # dropout on decoder outputs
-    decoder: str = "lstm"  # "lstm" or "cnn" (dilated CNN, Yang et al. 2017)
-    cnn_dilations: tuple[int, ...] = (1, 2, 4)
-    cnn_channels: int = 256
-    bn_gamma: float = 0.0  # > 0: BatchNorm on the encoder mean with fixed scale (BN-VAE)
-    init: str = "reference"  # "reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer defaults),
-    # or "pytorch-encoder" (BN-VAE's code: PyTorch defaults in the encoder, reference in the decoder)
+    nz: int = setting(32, "latent size: units of z")
+    emb: int = setting(256, "word embedding size, in the encoder and the decoder")
+    enc_hidden: int = setting(256, "hidden size of the LSTM encoder")
+    dec_hidden: int = setting(256, "hidden size of the LSTM decoder")
+    dropout_in: float = setting(0.5, "embedding dropout on decoder inputs (not word dropout)")
+    dropout_out: float = setting(0.5, "dropout on decoder outputs")
+    decoder: str = setting("lstm", '"lstm" or "cnn" (dilated CNN, Yang et al. 2017)')
+    cnn_dilations: tuple[int, ...] = setting((1, 2, 4), "dilation of each residual block of the CNN decoder")
+    cnn_channels: int = setting(256, "channels of the CNN decoder")
+    bn_gamma: float = setting(0.0, "> 0: BatchNorm on the encoder mean with this fixed scale (BN-VAE)")
+    init: str = setting("reference", '"reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer '
+                                     'defaults), or "pytorch-encoder" (BN-VAE\'s code: PyTorch defaults in '
+                                     'the encoder, reference in the decoder)')
 
 
 @dataclass
 class TrainConfig:
     """The optimisation protocol; defaults follow He et al.'s code."""
 
-    optimizer: str = "sgd"  # "sgd" (reference: two SGD optimisers, lr 1.0) or "adam"
-    lr: float = 1.0
-    momentum: float = 0.0
-    clip: float = 5.0
-    batch_size: int = 32
-    epochs: int = 100
-    decay_after_epoch: int = 15  # lr halving only from this epoch on
-    decay_patience: int = 2  # epochs without validation improvement before halving
-    lr_decay: float = 0.5
-    max_decays: int = 5
-    diag_every: int = 50  # steps between MI/AU on the fixed validation batch (0: never)
-    diag_batch: int = 500  # sentences in that fixed validation batch
-    snapshot_every: int = 0  # steps between posterior-mean snapshots (nz = 1; 0: never)
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
-    device: str = "cpu"
-    threads: int = 0  # torch threads; 0 leaves torch's default
+    optimizer: str = setting("sgd", '"sgd" (reference: two SGD optimisers, lr 1.0) or "adam"')
+    lr: float = setting(1.0, "learning rate of the encoder's and the decoder's optimiser")
+    momentum: float = setting(0.0, "SGD momentum")
+    clip: float = setting(5.0, "clip on the gradient norm of the whole model")
+    batch_size: int = setting(32, "sentences per training batch")
+    epochs: int = setting(100, "most epochs; training ends earlier after train.max_decays lr decays")
+    decay_after_epoch: int = setting(15, "lr halving only from this epoch on")
+    decay_patience: int = setting(2, "epochs without validation improvement before halving")
+    lr_decay: float = setting(0.5, "factor on the lr at each decay (the best weights are reloaded)")
+    max_decays: int = setting(5, "lr decays after which training stops")
+    diag_every: int = setting(50, "steps between MI/AU on the fixed validation batch (0: never)")
+    diag_batch: int = setting(500, "sentences in that fixed validation batch")
+    snapshot_every: int = setting(0, "steps between posterior-mean snapshots (nz = 1; 0: never)")
+    precision: str = setting("fp32", '"fp32" or "bf16" (autocast) for the training steps')
+    device: str = setting("cpu", '"cpu" or "cuda" (or "cuda:N"); same as --device')
+    threads: int = setting(0, "torch threads; 0: torch's default, or cores / jobs in a suite")
 
 
 @dataclass
 class EvalConfig:
     """How the final metrics are estimated."""
 
-    split: str = "test"
-    iw_samples: int = 500  # k for the importance-weighted NLL
-    iw_chunk: int = 100  # samples drawn per chunk (the reference draws 100 at a time)
-    iw_tokens: int = 2048  # sentence x sample x position cells per decoder call (memory ~ x vocab x 8 B)
-    mi_estimator: str = "whole"  # "whole" (aggregate posterior over the split) or "batch" (He)
-    mi_batch: int = 32  # batch size of the per-batch estimator
-    au_threshold: float = 0.01
-    max_sentences: int = 0  # score a seeded random subset of N sentences of the split (0: all)
-    precision: str = "fp32"  # "bf16": autocast for the final metrics (pays with AMX or a GPU)
+    split: str = setting("test", 'split the final metrics are computed on: "test" or "valid"')
+    iw_samples: int = setting(500, "k for the importance-weighted NLL")
+    iw_chunk: int = setting(100, "samples drawn per chunk (the reference draws 100 at a time)")
+    iw_tokens: int = setting(2048, "sentence x sample x position cells per decoder call "
+                                   "(memory ~ x vocab x 8 B)")
+    mi_estimator: str = setting("whole", '"whole" (aggregate posterior over the split) or "batch" (He)')
+    mi_batch: int = setting(32, "batch size of the per-batch MI estimator")
+    au_threshold: float = setting(0.01, "a unit is active when Var_x E_q[z_u|x] is at least this")
+    max_sentences: int = setting(0, "score a seeded random subset of N sentences of the split (0: all)")
+    precision: str = setting("fp32", '"bf16": autocast for the final metrics (pays with AMX or a GPU)')
 
 
 @dataclass
 class RunConfig:
     """One cell of a suite: dataset x remedy x seed, with every setting resolved."""
 
-    dataset: str = "synthetic"
-    remedy: str = "none"  # canonical spec with all parameters, e.g. "word-dropout(keep=0.5)"
-    seed: int = 0
+    dataset: str = setting("synthetic", "the dataset the run trains on; set by --dataset")
+    remedy: str = setting("none", "canonical remedy spec with every parameter, e.g. "
+                                  '"word-dropout(keep=0.5)"; set by --remedy')
+    seed: int = setting(0, "seed of model init, dropout, batch order and sampling; set by --seed")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -142,6 +152,22 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 DATASET_DEFAULTS["yelp"] = DATASET_DEFAULTS["yahoo"]
 DATASET_DEFAULTS["ptb-small"] = DATASET_DEFAULTS["ptb"]
 DATASET_DEFAULTS["yelp-short"] = DATASET_DEFAULTS["ptb"]  # short sentences: PTB sizes fit
+
+
+def describe_settings(cfg: RunConfig) -> list[dict[str, Any]]:
+    """Every setting of `cfg` by its `--set` key, in declaration order: its value, its default
+    before any dataset or remedy, its section's description and its meaning (from the field)."""
+    plain = RunConfig()
+    rows = []
+    for name in ("", *SECTIONS):
+        values, defaults = (getattr(cfg, name), getattr(plain, name)) if name else (cfg, plain)
+        section = (type(values).__doc__ or "").strip().splitlines()[0]
+        for item in dataclasses.fields(values):
+            if item.name not in SECTIONS:
+                rows.append({"key": f"{name}.{item.name}" if name else item.name,
+                             "value": getattr(values, item.name), "default": getattr(defaults, item.name),
+                             "section": section, "meaning": item.metadata["meaning"]})
+    return rows
 
 
 def _field_type(section: Any, name: str) -> Any:

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 import bench
-from bench import hardware, store
+from bench import hardware, provenance, store, trackers
 from bench.allocator import retain_freed_memory
 from bench.config import RunConfig, build_config, validate
 from bench.data.datasets import Corpus, cached_corpus
@@ -77,11 +77,16 @@ def _environment(cfg: RunConfig) -> dict[str, Any]:
         "eval_precision": cfg.eval.precision,
         "threads": torch.get_num_threads(),
         "versions": _versions(),
+        "git": provenance.git_state(),  # the checkout's commit; not config, so not in the run id
     }
 
 
-def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> dict[str, Any]:
+def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False,
+            log_to: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train and evaluate one run into `out/suite/runs/<id>/`; return its metrics.json.
+
+    `log_to`: trackers (bench.trackers) that get the training curves as they
+    are made; a finished run found again logs nothing.
 
     A finished run is returned as it is, never redone, marked `already_finished`
     (not stored: another process may have finished it). A run interrupted after
@@ -97,12 +102,17 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False) -> 
                 # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
                 (folder / CHECKPOINT).unlink(missing_ok=True)
                 return {**store.read_json(folder / store.METRICS), "already_finished": True}
-            return _execute(plan, folder, suite, progress)
+            with trackers.opened(log_to, plan.cfg, suite, store.suite_dir(out, suite)) as tracker:
+                metrics = _execute(plan, folder, suite, progress, tracker)
+                tracker.finish(metrics)
+                return metrics
     except store.RunLocked as exc:
         return {"run_id": plan.cfg.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}
 
 
-def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[str, Any]:
+def _execute(
+    plan: RunPlan, folder: Path, suite: str, progress: bool, tracker: trackers.Tracker
+) -> dict[str, Any]:
     """The run itself, under its lock: train (from the checkpoint if any), evaluate, store."""
     cfg = plan.cfg
     retain_freed_memory()
@@ -117,6 +127,7 @@ def _execute(plan: RunPlan, folder: Path, suite: str, progress: bool) -> dict[st
     trainer: Trainer | None = None
     try:
         trainer = Trainer(cfg, plan.corpus, plan.remedy)
+        trainer.tracker = tracker
         resumed = _resume(trainer, folder / CHECKPOINT)
         train_seconds = _train(trainer, folder, progress, fresh=resumed is None)
         eval_started = time.perf_counter()

@@ -95,7 +95,8 @@ class Summary:
 
 
 def run_cell(
-    config: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int | None, progress: bool
+    config: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int | None, progress: bool,
+    log_to: tuple[str, ...] = (),
 ) -> Outcome:
     """Worker entry: rebuild the cell from plain data, train and store it. Never raises.
 
@@ -111,7 +112,7 @@ def run_cell(
     except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
         return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
     try:
-        metrics = execute(plan, Path(out), suite, progress=progress)
+        metrics = execute(plan, Path(out), suite, progress=progress, log_to=log_to)
     except OSError as exc:  # not even the failure could be recorded: a full disk, a lost mount
         return Outcome(cfg.run_id(), "failed", f"cannot write to the store: {exc}")
     if metrics.get("already_finished"):  # by another suite on the store since this one looked
@@ -158,19 +159,25 @@ def run_suite(
     data_dir: str | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    log_to: tuple[str, ...] = (),
+    only: tuple[Cell, ...] | None = None,
 ) -> Summary:
     """Run every cell of `suite` that is not finished yet into `out/<suite>/runs/`.
 
     Finished cells are skipped and never redone; cells recorded as failed are
     skipped too unless `retry_failed`. `jobs`: cells at once (default: one
     per core). A backend that cannot start (dask not installed, scheduler
-    unreachable) raises ConfigError before anything is written.
+    unreachable) raises ConfigError before anything is written. `log_to`:
+    trackers every cell sends its training curves to (bench.trackers).
+    `only`: run these of the suite's cells, not all (`run --only`); the
+    record of the suite (suite.json) still lists every cell.
     """
     started = time.perf_counter()
     out = out.resolve()  # workers may run elsewhere than this folder
-    cells = {cell.run_id: cell for cell in suite.cells}
+    chosen = suite.cells if only is None else only
+    cells = {cell.run_id: cell for cell in chosen}
     summary = Summary(suite.name, store.suite_dir(out, suite.name), cells)
-    pending = sorted(_triage(suite.cells, out, summary, retry_failed), key=estimated_cost, reverse=True)
+    pending = sorted(_triage(list(chosen), out, summary, retry_failed), key=estimated_cost, reverse=True)
     if not pending:
         _write_record(suite, out)  # a relabelled suite needs no rerun: the report reads labels from here
     with tqdm(total=len(summary.cells), unit="cell", desc=suite.name, disable=not progress or not pending,
@@ -185,7 +192,7 @@ def run_suite(
                 _write_record(suite, out)  # once the backend started: a backend that cannot writes nothing
                 calls = (
                     delayed(run_cell)(cell.config.to_dict(), str(out), suite.name, data_dir, threads,
-                                      progress and backend == "sequential")
+                                      progress and backend == "sequential", log_to)
                     for cell in batch
                 )
                 busy, unreturned, death = _collect(parallel(calls), batch, summary, bar)

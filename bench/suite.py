@@ -202,7 +202,7 @@ def _grid(table: dict[str, Any], where: str, parent: Grid) -> Grid:
     dataset it inherits, including one listed with its own size on top.
     """
     own = _settings(table, where)
-    datasets = (_entries(table["datasets"], "datasets", "name", _check_dataset, where)
+    datasets = (_entries(table["datasets"], "datasets", "name", check_dataset, where)
                 if "datasets" in table else _inherited(parent.datasets, own))
     remedies = (_entries(table["remedies"], "remedies", "spec", registry.parse, where)
                 if "remedies" in table else _inherited(parent.remedies, own))
@@ -257,7 +257,8 @@ def _entries(
     return tuple(entries)
 
 
-def _check_dataset(name: str) -> None:
+def check_dataset(name: str) -> None:
+    """ConfigError naming the closest dataset, for a name that is none."""
     if name not in dataset_names():
         raise ConfigError(
             f"unknown dataset '{name}'.{closest(name, dataset_names())} See: collapse-bench list datasets"

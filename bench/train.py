@@ -29,6 +29,7 @@ from bench.evaluate import encode_all, split_batches
 from bench.metrics import active_units, mutual_info, mutual_info_batched
 from bench.models import SentenceVAE, build_model
 from bench.models.vae import LossTerms
+from bench.trackers import Tracker
 from remedies.base import Remedy
 
 EPOCH_SEED_STRIDE = 1_000_003  # seed x stride + epoch: distinct per (seed, epoch) for any run length
@@ -103,6 +104,7 @@ class Trainer:
         self.step_seconds = 0.0  # time spent in training steps (no validation)
         self.train_seconds = 0.0  # training including validation, across resumes
         self.enc_opt, self.dec_opt = self._optimisers(cfg.train.lr)
+        self.tracker = Tracker()  # sees each curve row and validation row; records nothing unless set
 
     # --- pieces remedies use ------------------------------------------------
     @property
@@ -192,6 +194,7 @@ class Trainer:
         if self.cfg.train.diag_every and self.step % self.cfg.train.diag_every == 0:
             row.update(self.diagnostics())
         self.curve.append(row)
+        self.tracker.log_step(row)
         self.step += 1
         every = self.cfg.train.snapshot_every
         if every and self.epoch == 0 and self.step % every == 0:
@@ -275,6 +278,7 @@ class Trainer:
         self.remedy.on_epoch_end(self, val)
         state = self.protocol
         state.history.append({"epoch": self.epoch, **val, "lr": state.lr})
+        self.tracker.log_epoch(state.history[-1])
         if val["loss"] < state.best_loss:
             state.best_loss, state.best_epoch = val["loss"], self.epoch
             self.best_state = copy.deepcopy(self.model.state_dict())

@@ -5,6 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from bench import provenance
 from bench.cli import cli
 
 TINY = ["--set", "data.synthetic_size=200", "--set", "train.epochs=1", "--set", "eval.iw_samples=5",
@@ -26,6 +27,7 @@ def test_train_writes_the_four_files_with_every_metric(tmp_path):
         assert metrics["test"][key] is not None
     assert metrics["test"]["mi_estimator"] == "whole"
     assert set(metrics["versions"]) == {"python", "torch", "collapse_bench"}
+    assert metrics["git"] == provenance.git_state()  # the checkout's commit; None for a wheel install
     assert metrics["data"]["origin"].startswith("generated")  # what it read, for the report's checks
     assert not list(run.glob(".*.tmp")), "atomic writes leave no temporary files"
 

@@ -1,8 +1,12 @@
-"""Config: dataset defaults, typed overrides, unknown keys, impossible values, run ids."""
+"""Config: dataset defaults, typed overrides, unknown keys, impossible values, run ids, `config show`."""
+
+import json
 
 import pytest
+from click.testing import CliRunner
 
-from bench.config import RunConfig, build_config, parse_overrides, set_value
+from bench.cli import cli
+from bench.config import RunConfig, _all_keys, build_config, describe_settings, parse_overrides, set_value
 from bench.errors import ConfigError
 
 
@@ -60,3 +64,41 @@ def test_run_id_depends_on_every_setting_and_nothing_else():
 def test_dict_round_trip_keeps_the_run_id():
     cfg = build_config("synthetic", "none", 3, {"model.cnn_dilations": "1,2"})
     assert RunConfig.from_dict(cfg.to_dict()).run_id() == cfg.run_id()
+
+
+def test_every_setting_says_what_it_means():
+    rows = describe_settings(RunConfig())
+    assert [row["key"] for row in rows] == _all_keys()
+    assert all(len(row["meaning"]) > 10 for row in rows)
+
+
+def settings_shown(*args: str) -> dict[str, dict]:
+    result = CliRunner().invoke(cli, ["config", "show", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return {row["key"]: row for row in json.loads(result.output)}
+
+
+def test_config_show_gives_each_value_its_source():
+    plain = settings_shown()
+    assert plain["model.nz"] | {"section": None} == {
+        "key": "model.nz", "value": 32, "default": 32, "source": "default", "section": None,
+        "meaning": "latent size: units of z"}
+    shown = settings_shown("--dataset", "synthetic", "--remedy", "bn-vae")
+    assert (shown["model.nz"]["value"], shown["model.nz"]["source"]) == (2, "dataset")
+    assert (shown["model.init"]["value"], shown["model.init"]["source"]) == ("pytorch-encoder", "remedy")
+    assert (shown["remedy"]["value"], shown["remedy"]["source"]) == ("bn-vae(authors_init=true,gamma=0.5)",
+                                                                     "remedy")
+    assert shown["eval.iw_samples"]["source"] == "default"
+
+
+def test_config_show_prints_sections_and_names_a_changed_default():
+    result = CliRunner().invoke(cli, ["config", "show", "--dataset", "synthetic"])
+    assert result.exit_code == 0
+    assert "[model] Sizes of the sentence VAE" in result.output
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("model.nz "))
+    assert line.split()[:3] == ["model.nz", "2", "dataset"] and line.endswith("(default 32)")
+
+
+def test_config_show_of_an_unknown_dataset_is_one_line_exit_2():
+    result = CliRunner().invoke(cli, ["config", "show", "--dataset", "ptbb"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "Did you mean 'ptb'" in result.output

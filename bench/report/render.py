@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
+from bench.markdown import markdown_table
 from bench.report.plots import FigureFile, all_figures
 from bench.report.tables import (
     FAILED,
@@ -119,28 +120,6 @@ def _p(value: float) -> str:
 
 
 # ----------------------------------------------------------------- markdown
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],
-                   aligned: bool = False) -> str:
-    """A GitHub-flavoured markdown table; `right[i]` right-aligns column i (numbers).
-
-    `aligned` pads every column to its widest cell, so the same text reads as a
-    table in a terminal too.
-    """
-    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) if aligned else 0 for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        return "| " + " | ".join(
-            cell.rjust(width) if flag else cell.ljust(width)
-            for cell, width, flag in zip(row, widths, right, strict=True)
-        ) + " |"
-
-    dashes = [width + 1 if aligned else 3 for width in widths]  # aligned: as wide as a cell and its spaces
-    rule = "|" + "|".join("-" * count + ":" if flag else ":" + "-" * count
-                          for count, flag in zip(dashes, right, strict=True)) + "|"
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
 def run_counts(runs: pd.DataFrame) -> str:
