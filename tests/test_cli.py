@@ -89,7 +89,8 @@ def test_non_utf8_corpus_gives_the_line_number(tmp_path):
     assert "line 3" in result.output
 
 
-@pytest.mark.parametrize("command", [["train"], ["list", "datasets"], ["list", "remedies"]])
+@pytest.mark.parametrize("command", [["train"], ["list", "datasets"], ["list", "remedies"], ["list", "runs"],
+                                     ["config", "show"], ["run"]])
 def test_help_ends_with_worked_examples(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
