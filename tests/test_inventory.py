@@ -11,6 +11,7 @@ from conftest import TINY_DATA, TINY_TABLES
 from bench import store
 from bench.cli import cli
 from bench.errors import ConfigError
+from bench.inventory import run_state
 from bench.run import CHECKPOINT
 from bench.selection import parse_only
 from bench.suite import load_suite
@@ -155,3 +156,13 @@ def test_list_runs_of_a_results_folder_filtered_as_json(states):
 def test_list_runs_of_a_folder_without_runs_is_one_line_exit_2(tmp_path):
     result = invoke("list", "runs", tmp_path)
     assert result.exit_code == 2 and result.output.startswith(f"Error: no runs under {tmp_path}")
+
+
+def test_a_run_another_process_holds_is_running_and_the_test_leaves_no_lock_behind(tmp_path):
+    folder = tmp_path / "runs" / "abc"
+    assert run_state(folder) == "new" and not folder.exists()
+    with store.run_lock(folder):
+        assert run_state(folder) == "running"
+    assert run_state(folder) == "unfinished"
+    with store.run_lock(folder):  # the state's look took no lock that outlives it
+        pass
