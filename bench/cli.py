@@ -90,9 +90,14 @@ Examples:
   collapse-bench train --dataset synthetic --remedy "kl-annealing(epochs=10)+word-dropout(keep=0.5)"
   collapse-bench train --dataset ptb-small --remedy aggressive --set train.epochs=5 --set model.nz=16
   collapse-bench train --dataset synthetic --set eval.iw_samples=100 --out /tmp/results
-  collapse-bench train --dataset synthetic --log-to tensorboard --log-to mlflow""")
+  collapse-bench train --dataset synthetic --log-to tensorboard --log-to mlflow
+  collapse-bench train --dataset my-corpus/          # train.txt, valid.txt, test.txt
+  collapse-bench train --dataset reviews.tsv         # one file (label<TAB>text lines), cut 80/10/10
+  collapse-bench train --dataset train=a.txt,valid=b.txt,test=c.txt
+  collapse-bench train --dataset hf:imdb --set data.text_column=text""")
 @click.option("--dataset", default="synthetic", show_default=True,
-              help="Dataset name; see `collapse-bench list datasets`.")
+              help="A dataset name (see `collapse-bench list datasets`), a folder or file of your own, "
+                   "train=PATH,valid=PATH,test=PATH, or hf:NAME[:CONFIG] (docs/datasets.md).")
 @click.option("--remedy", default="none", show_default=True,
               help="Remedy spec: name, name(key=value,...), or a+b to combine; "
                    "see `collapse-bench list remedies`.")
@@ -153,24 +158,57 @@ def list_() -> None:
 @list_.command("datasets", epilog="""\b
 Examples:
   collapse-bench list datasets
-  collapse-bench list datasets --json""")
+  collapse-bench list datasets --json
+  collapse-bench train --dataset my-corpus/""")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_datasets(as_json: bool) -> None:
-    """Datasets by name, with where their files come from."""
-    from bench.data.datasets import describe_datasets
+    """Datasets by name, with where their files come from and the sizes they train with; then the
+    forms a corpus of your own takes.
 
-    _echo_listing(describe_datasets(), as_json, lambda row: f"source: {row['source']}")
+    Installed plugin packages (entry-point group collapse_bench.datasets)
+    appear here too. --set changes any size.
+    """
+    from bench.data.datasets import describe_datasets
+    from bench.data.spec import USER_CORPUS_SIZES
+
+    _echo_listing(describe_datasets(), as_json, _dataset_detail)
+    if not as_json:
+        click.echo("\nYour own corpus (docs/datasets.md): one sentence a line, or label<TAB>text (the probe "
+                   f"predicts the labels);\nsizes: {USER_CORPUS_SIZES.describe()}")
+        for form, what in _OWN_CORPUS_FORMS:
+            click.echo(f"  --dataset {form:<34}{what}")
+
+
+_OWN_CORPUS_FORMS = (
+    ("FOLDER", "train.txt, valid.txt, test.txt (or NAME.train.txt, ...)"),
+    ("FILE", "one file, cut 80/10/10 by data.split_seed"),
+    ("train=PATH,valid=PATH,test=PATH", "a file per split; a missing valid or test is cut from train"),
+    ("hf:NAME[:CONFIG] or hf:FOLDER", "Hugging Face datasets (pip install 'collapse-bench[hf]'), "
+     "column data.text_column"),
+)
+
+
+def _dataset_detail(row: dict) -> str:
+    """Source, then sizes, labels and plugin on a second line."""
+    from bench.data.spec import Sizes
+
+    if row["sizes"] is None:  # a broken plugin
+        return f"plugin: {row['plugin']}"
+    plugin = f"; plugin: {row['plugin']}" if row["plugin"] else ""
+    labels = "; labelled" if row["labelled"] else ""
+    return f"source: {row['source']}\nsizes: {Sizes(**row['sizes']).describe()}{labels}{plugin}"
 
 
 def _echo_listing(rows: list[dict], as_json: bool, detail: Callable[[dict], str]) -> None:
-    """Name and description per row, an indented detail line under each; or the rows as JSON."""
+    """Name and description per row, indented detail lines under each; or the rows as JSON."""
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
-        click.echo(f"{'':<{width}}  {detail(row)}")
+        for line in detail(row).splitlines():
+            click.echo(f"{'':<{width}}  {line}")
 
 
 @list_.command("remedies", epilog="""\b

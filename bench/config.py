@@ -13,31 +13,46 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, closest
 
 
-def setting(default: Any, meaning: str) -> Any:
+def setting(default: Any, meaning: str, *, added: bool = False) -> Any:
     """A config field with its default and what it means: `collapse-bench config show` prints both,
-    so the meaning is written once, here, beside the value it explains."""
-    return field(default=default, metadata={"meaning": meaning})
+    so the meaning is written once, here, beside the value it explains.
+
+    `added`: a setting added after run ids were first stored. config.json and the run id hold it only
+    where it differs from its default, so every config that leaves it alone keeps its run id.
+    """
+    return field(default=default, metadata={"meaning": meaning, "added": added})
 
 
 @dataclass
 class DataConfig:
     """Which corpus, and how it is cut into sentences and a vocabulary."""
 
-    name: str = setting("synthetic", "the corpus read; set by --dataset")
+    name: str = setting("synthetic", "the corpus read; set by --dataset (your own corpus: its files, "
+                                     "train=PATH,...)")
     max_len: int = setting(100, "sentences with more tokens are dropped, not truncated")
     vocab_size: int = setting(20000, "cap on the vocabulary built from train, specials included")
-    split_seed: int = setting(0, "seed of the shuffle for corpora without a fixed split (yelp-short) and "
+    split_seed: int = setting(0, "seed of the shuffle for corpora without a fixed split (yelp-short, one "
+                                 "file of your own) and "
                                  "of the eval.max_sentences subset")
     train_limit: int = setting(0, "keep the first N training sentences after the length cap (0: all)")
     synthetic_size: int = setting(20000, "synthetic: sentences in train+valid+test (split 80/10/10)")
     synthetic_nz: int = setting(2, "synthetic: latent size of the generator; 1 for the posterior-mean plot")
     synthetic_vocab: int = setting(1000, "synthetic: the generator's vocabulary size")
     synthetic_length: int = setting(10, "synthetic: tokens per generated sentence")
+    text_column: str = setting("text", "hf: datasets: the column holding the sentences", added=True)
+    label_column: str = setting("label", "hf: datasets: the column of integer labels, used when the dataset "
+                                         "has it (empty: none)", added=True)
+    sha256: dict[str, str] = field(default_factory=dict, metadata={  # a dict: `setting` takes immutables
+        "meaning": "your own corpus: sha256 of each split's data as read; recorded from the files, so "
+                   "changed data is a new run id", "added": True})
+    labelled: bool = setting(False, "your own corpus: its sentences carry labels (label<TAB>text), the "
+                                    "probe's target; recorded from the files", added=True)
 
 
 # How the model's weights start: see bench/models/init.py for why it matters.
@@ -116,7 +131,13 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting, except added ones (`setting(..., added=True)`) that hold their default."""
+        out = dataclasses.asdict(self)
+        for section in SECTIONS:
+            for spec in dataclasses.fields(getattr(self, section)):
+                if spec.metadata["added"] and out[section][spec.name] == _default(spec):
+                    del out[section][spec.name]
+        return out
 
     def run_id(self) -> str:
         """Short hash of the resolved config: equal configs share one run folder."""
@@ -137,21 +158,14 @@ class RunConfig:
 
 SECTIONS = ("data", "model", "train", "eval")
 
-# The papers' sizes (nz / emb / hidden / batch / max epochs): He et al. 2019 (synthetic, yahoo),
-# Li et al. 2019 (ptb, snli); docs/fidelity.md.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synthetic": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50,
-                  "model.dec_hidden": 50, "train.batch_size": 16, "train.epochs": 50},
-    "ptb": {"model.nz": 32, "model.emb": 256, "model.enc_hidden": 256,
-            "model.dec_hidden": 256, "train.batch_size": 32, "train.epochs": 100},
-    "yahoo": {"model.nz": 32, "model.emb": 512, "model.enc_hidden": 1024,
-              "model.dec_hidden": 1024, "train.batch_size": 32, "train.epochs": 100},
-    "snli": {"model.nz": 32, "model.emb": 128, "model.enc_hidden": 512,
-             "model.dec_hidden": 512, "train.batch_size": 32, "train.epochs": 100},
-}
-DATASET_DEFAULTS["yelp"] = DATASET_DEFAULTS["yahoo"]
-DATASET_DEFAULTS["ptb-small"] = DATASET_DEFAULTS["ptb"]
-DATASET_DEFAULTS["yelp-short"] = DATASET_DEFAULTS["ptb"]  # short sentences: PTB sizes fit
+# What a dataset records about its own data (`DatasetSpec.identify`): no --set may change it.
+RECORDED_DATA_KEYS = ("data.sha256", "data.labelled")
+
+
+def _default(spec: dataclasses.Field) -> Any:
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
 
 
 def describe_settings(cfg: RunConfig) -> list[dict[str, Any]]:
@@ -179,6 +193,10 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     """Turn a CLI string (or TOML value) into the field's declared type."""
     origin = typing.get_origin(kind)
     try:
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): str(v) for k, v in value.items()}
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(int(item) for item in items if str(item).strip() != "")
@@ -310,13 +328,24 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(message)
 
 
-def build_config(dataset: str, remedy: str, seed: int, overrides: dict[str, Any]) -> RunConfig:
-    """Dataset defaults, then user overrides; `remedy` must already be canonical."""
+def build_config(
+    dataset: str, remedy: str, seed: int, overrides: dict[str, Any], base: Path | None = None
+) -> RunConfig:
+    """The dataset's sizes, then user overrides, then what the dataset records of its data (your
+    corpus: its files and their sha256); `remedy` must already be canonical. Relative paths in
+    `dataset` start at `base` (default: the working folder)."""
+    from bench.data.datasets import find_dataset  # bench.data imports this module
+
+    spec = find_dataset(dataset, base)
     cfg = RunConfig(dataset=dataset, remedy=remedy, seed=seed)
     cfg.data.name = dataset
-    for key, value in DATASET_DEFAULTS.get(dataset, {}).items():
+    for key, value in spec.sizes.settings().items():
         set_value(cfg, key, value)
     for key, value in overrides.items():
+        if key in RECORDED_DATA_KEYS:
+            raise ConfigError(f"{key} is recorded from the dataset's files; it cannot be set")
         set_value(cfg, key, value)
+    for key, value in spec.identify(cfg.data).items():
+        set_value(cfg, f"data.{key}", value)
     validate(cfg)
     return cfg

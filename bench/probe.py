@@ -126,7 +126,7 @@ def _labelled(corpus: Corpus, split: str) -> _Labelled:
     if corpus.labels is None:
         raise ConfigError(
             f"dataset '{corpus.name}' has no labels to probe for; the probe needs a labelled dataset: "
-            + ", ".join(labelled_datasets())
+            + ", ".join(labelled_datasets()) + ", or a corpus of your own with label<TAB>text lines"
         )
     train, test = corpus.splits["train"], corpus.splits[split]
     train_y, test_y = corpus.labels["train"], corpus.labels[split]
@@ -172,6 +172,11 @@ def probe_run(run_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
     return result
 
 
+def _has_labels(config: dict[str, Any], labelled_names: list[str]) -> bool:
+    """A named dataset's spec says whether it has labels; a corpus of your own recorded it."""
+    return config.get("dataset") in labelled_names or bool(config.get("data", {}).get("labelled"))
+
+
 @dataclass
 class Targets:
     """The runs of a suite folder the probe command would probe, and why the others are left."""
@@ -199,19 +204,20 @@ def find_targets(results_dir: Path) -> Targets:
             f"no runs under {results_dir / 'runs'}: give a suite folder such as results/yelp-short "
             "(the one holding runs/<run-id>/), after `collapse-bench run yelp-short`"
         )
-    names = labelled_datasets()  # chosen by name: the data of unlabelled runs is never loaded
+    names = labelled_datasets()  # chosen from the config: the data of unlabelled runs is never loaded
     damaged: list[str] = []
     labelled = []
     for folder in folders:
         try:
-            if store.read_json(folder / store.CONFIG).get("dataset") in names:
+            if _has_labels(store.read_json(folder / store.CONFIG), names):
                 labelled.append(folder)
         except store.Damaged as exc:
             damaged.append(f"run {folder.name} skipped: {exc}")
     if not labelled:
         raise ConfigError(
             f"none of the {len(folders)} runs under {results_dir / 'runs'} uses a labelled dataset "
-            f"({', '.join(names)}); the probe predicts each sentence's label"
+            f"({', '.join(names)}, or a corpus of your own with label<TAB>text lines); the probe "
+            "predicts each sentence's label"
         )
     done = [p for p in labelled if (p / PROBE).exists()]
     status = {p: store.run_status(p) for p in labelled if p not in done}

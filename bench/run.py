@@ -42,10 +42,13 @@ class RunPlan:
     corpus: Corpus
 
 
-def resolve_config(dataset: str, remedy_spec: str, seed: int, overrides: dict[str, Any]) -> RunConfig:
-    """Dataset defaults + overrides + what the remedy configures, validated."""
+def resolve_config(
+    dataset: str, remedy_spec: str, seed: int, overrides: dict[str, Any], base: Path | None = None
+) -> RunConfig:
+    """Dataset defaults + overrides + what the remedy configures, validated; relative paths in
+    `dataset` start at `base` (default: the working folder)."""
     remedy = registry.parse(remedy_spec)
-    cfg = build_config(dataset, remedy.spec(), seed, overrides)
+    cfg = build_config(dataset, remedy.spec(), seed, overrides, base)
     cfg = remedy.configure(cfg)
     validate(cfg)
     return cfg

@@ -10,6 +10,7 @@ cells of training.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SECTIONS, RunConfig, set_value
-from bench.data.datasets import dataset_names
+from bench.data.datasets import find_dataset
 from bench.errors import ConfigError, closest
 from bench.run import plan_run, resolve_config
 from bench.store import check_suite_name
@@ -121,8 +122,8 @@ def load_suite(
     """
     path = find_suite(source)
     where = _where(path)
-    name, description, grids = _parse(_read(path, where), where, path.stem)
-    configs = _expand(grids, _checked(dict(overrides or {}), "--set"), where)
+    name, description, grids = _parse(_read(path, where), where, path.stem, path.parent)
+    configs = _expand(grids, _checked(dict(overrides or {}), "--set"), where, path.parent)
     return Suite(name, description, str(path), _check_cells(configs, data_dir, where))
 
 
@@ -133,7 +134,7 @@ def describe_suites() -> list[dict[str, Any]]:
         path = SUITES_DIR / f"{name}.toml"
         where = _where(path)
         try:
-            _, description, grids = _parse(_read(path, where), where, name)
+            _, description, grids = _parse(_read(path, where), where, name, SUITES_DIR)
         except ConfigError as exc:
             rows.append({"name": name, "description": f"broken: {exc}", "datasets": [], "cells": 0,
                          "path": str(path)})
@@ -170,8 +171,9 @@ def _read(path: Path, where: str) -> dict[str, Any]:
 # ------------------------------------------------------------------- schema
 
 
-def _parse(raw: dict[str, Any], where: str, default_name: str) -> tuple[str, str, list[Grid]]:
-    """The suite's name, description and grids; every key and name checked."""
+def _parse(raw: dict[str, Any], where: str, default_name: str, base: Path) -> tuple[str, str, list[Grid]]:
+    """The suite's name, description and grids; every key and name checked. Paths of corpora of
+    your own start at `base`, the suite file's folder."""
     _check_keys(raw, TOP_KEYS, where)
     name = raw.get("name", default_name)
     try:
@@ -184,17 +186,17 @@ def _parse(raw: dict[str, Any], where: str, default_name: str) -> tuple[str, str
     for key in ("datasets", "remedies"):
         if key not in raw:
             raise ConfigError(f"{where}: '{key}' is required (a list; see docs/suites.md)")
-    grids = [_grid(raw, where, parent=_DEFAULTS)]
+    grids = [_grid(raw, where, _DEFAULTS, base)]
     extras = raw.get("extra", [])
     if not isinstance(extras, list) or not all(isinstance(table, dict) for table in extras):
         raise ConfigError(f"{where}: 'extra' must be an array of tables: [[extra]]")
     for index, table in enumerate(extras):
         _check_keys(table, GRID_KEYS, f"{where}, extra[{index}]")
-        grids.append(_grid(table, f"{where}, extra[{index}]", parent=grids[0]))
+        grids.append(_grid(table, f"{where}, extra[{index}]", grids[0], base))
     return name, description, grids
 
 
-def _grid(table: dict[str, Any], where: str, parent: Grid) -> Grid:
+def _grid(table: dict[str, Any], where: str, parent: Grid, base: Path) -> Grid:
     """A grid from its table; what the table leaves out comes from `parent`.
 
     Entries taken from `parent` lose the settings this table sets itself: an
@@ -202,7 +204,8 @@ def _grid(table: dict[str, Any], where: str, parent: Grid) -> Grid:
     dataset it inherits, including one listed with its own size on top.
     """
     own = _settings(table, where)
-    datasets = (_entries(table["datasets"], "datasets", "name", check_dataset, where)
+    find = functools.partial(find_dataset, base=base)
+    datasets = (_entries(table["datasets"], "datasets", "name", find, where)
                 if "datasets" in table else _inherited(parent.datasets, own))
     remedies = (_entries(table["remedies"], "remedies", "spec", registry.parse, where)
                 if "remedies" in table else _inherited(parent.remedies, own))
@@ -257,14 +260,6 @@ def _entries(
     return tuple(entries)
 
 
-def check_dataset(name: str) -> None:
-    """ConfigError naming the closest dataset, for a name that is none."""
-    if name not in dataset_names():
-        raise ConfigError(
-            f"unknown dataset '{name}'.{closest(name, dataset_names())} See: collapse-bench list datasets"
-        )
-
-
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     ok = isinstance(value, list) and value and all(
         isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 for seed in value
@@ -304,7 +299,9 @@ def _checked(settings: dict[str, Any], where: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- expansion
 
 
-def _expand(grids: list[Grid], overrides: dict[str, Any], where: str) -> list[tuple[RunConfig, str | None]]:
+def _expand(
+    grids: list[Grid], overrides: dict[str, Any], where: str, base: Path
+) -> list[tuple[RunConfig, str | None]]:
     """Resolved configs with their grid's label, one per distinct run id, in suite order.
 
     Settings apply from general to specific: the suite's (then an extra
@@ -318,7 +315,7 @@ def _expand(grids: list[Grid], overrides: dict[str, Any], where: str) -> list[tu
                 settings = {**grid.settings, **dataset.settings, **remedy.settings, **overrides}
                 for seed in grid.seeds:
                     try:
-                        cfg = resolve_config(dataset.value, remedy.value, seed, settings)
+                        cfg = resolve_config(dataset.value, remedy.value, seed, settings, base)
                     except ConfigError as exc:
                         cell = f"{dataset.value} / {remedy.value} / seed {seed}"
                         raise ConfigError(f"{where}, cell {cell}: {exc}") from None

@@ -33,3 +33,16 @@ def write_suite(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def write_distribution(site: Path, name: str, entry_points: dict[str, dict[str, str]]) -> None:
+    """A minimal installed distribution under `site`: what `pip install` leaves for importlib.metadata.
+
+    `entry_points` maps a group (collapse_bench.remedies, collapse_bench.datasets) to name = value.
+    """
+    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    groups = "".join(f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in points.items())
+                     for group, points in entry_points.items())
+    (info / "entry_points.txt").write_text(groups)

@@ -102,3 +102,15 @@ def test_config_show_prints_sections_and_names_a_changed_default():
 def test_config_show_of_an_unknown_dataset_is_one_line_exit_2():
     result = CliRunner().invoke(cli, ["config", "show", "--dataset", "ptbb"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "Did you mean 'ptb'" in result.output
+
+
+def test_settings_added_later_leave_the_run_ids_of_built_in_datasets_alone():
+    """Pinned: the ids these configs had before text_column, label_column, sha256 and labelled existed."""
+    ids = {dataset: build_config(dataset, "none", 0, {}).run_id()
+           for dataset in ("synthetic", "ptb-small", "yelp-short", "yahoo")}
+    assert ids == {"synthetic": "d0cceaee9405", "ptb-small": "1f4a5cdfb900", "yelp-short": "cefb84d609ac",
+                   "yahoo": "7641db2e6829"}
+    assert "text_column" not in build_config("synthetic", "none", 0, {}).to_dict()["data"]
+    changed = build_config("synthetic", "none", 0, {"data.text_column": "review"})
+    assert changed.to_dict()["data"]["text_column"] == "review"
+    assert RunConfig.from_dict(changed.to_dict()).run_id() == changed.run_id() != ids["synthetic"]

@@ -16,7 +16,6 @@ import torch
 
 from bench.config import DataConfig
 from bench.data import (
-    DATASETS,
     SPECIALS,
     UNK,
     Vocab,
@@ -223,7 +222,6 @@ class TestLoadCorpus:
     def test_registry_lists_every_dataset(self):
         names = ["synthetic", "ptb-small", "yelp-short", "ptb", "yahoo", "yelp", "snli"]
         assert dataset_names() == names
-        assert list(DATASETS) == names
         assert [row["name"] for row in describe_datasets()] == names
         assert all(row["description"] and row["source"] for row in describe_datasets())
         assert labelled_datasets() == ["yelp-short", "yelp"]
@@ -295,7 +293,7 @@ class TestLoadCorpus:
             requested.append((url, sha256, cache_dir))
             return FIXTURES / served[url.rsplit("/", 1)[1]]
 
-        monkeypatch.setattr("bench.data.datasets.fetch", fake_fetch)
+        monkeypatch.setattr("bench.data.builtin.fetch", fake_fetch)
         monkeypatch.delenv("COLLAPSE_BENCH_DATA", raising=False)
         monkeypatch.chdir(tmp_path)  # no shared corpus folder beside it
         return requested

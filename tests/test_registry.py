@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_distribution
 
 from bench.cli import cli
 from bench.errors import ConfigError
@@ -229,24 +230,15 @@ class TestCli:
         assert not (tmp_path / "out").exists()
 
 
-def write_distribution(site: Path, name: str, entry_points: dict[str, str]) -> None:
-    """A minimal installed distribution: what `pip install` leaves for importlib.metadata."""
-    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
-    lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}")
-
-
 @pytest.fixture
 def installed(tmp_path, monkeypatch, scratch_registry):
     """The example package as if pip-installed, plus a broken plugin; nothing leaves the test."""
     pyproject = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
-    entry_points = pyproject["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
     site = tmp_path / "site"
-    write_distribution(site, pyproject["project"]["name"], entry_points)
+    write_distribution(site, pyproject["project"]["name"], pyproject["project"]["entry-points"])
     (site / "cb_broken_plugin.py").write_text('raise ImportError("needs a GPU driver")\n')
-    write_distribution(site, "cb-broken-plugin", {"broken-remedy": "cb_broken_plugin:Broken"})
+    write_distribution(site, "cb-broken-plugin",
+                       {registry.ENTRY_POINT_GROUP: {"broken-remedy": "cb_broken_plugin:Broken"}})
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     yield

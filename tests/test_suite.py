@@ -99,11 +99,11 @@ class TestBuiltInSuites:
     def test_every_grid_of_a_built_in_suite_has_a_label_that_leaves_run_ids_alone(self):
         for name in builtin_suites():
             path = SUITES_DIR / f"{name}.toml"
-            _, _, grids = _parse(_read(path, _where(path)), name, name)
+            _, _, grids = _parse(_read(path, _where(path)), name, name, SUITES_DIR)
             assert all(grid.label for grid in grids), name
             unlabelled = [dataclasses.replace(grid, label=None) for grid in grids]
-            ids = [cfg.run_id() for cfg, _ in _expand(grids, {}, name)]
-            assert ids == [cfg.run_id() for cfg, _ in _expand(unlabelled, {}, name)]
+            ids = [cfg.run_id() for cfg, _ in _expand(grids, {}, name, SUITES_DIR)]
+            assert ids == [cfg.run_id() for cfg, _ in _expand(unlabelled, {}, name, SUITES_DIR)]
 
     def test_list_suites(self):
         result = invoke("list", "suites")

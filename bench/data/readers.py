@@ -1,7 +1,8 @@
 """Read corpus files in the formats the papers used, failing with one clear line.
 
 Two formats: one whitespace-tokenised sentence per line (PTB, Yahoo, SNLI,
-short Yelp) and `label<TAB>text` (Yang et al.'s Yelp). Empty lines are
+short Yelp) and `label<TAB>text` (Yang et al.'s Yelp; `has_labels` tells them
+apart for a corpus of your own). Empty lines are
 dropped. Every problem a user can fix (missing or empty file, bytes that are
 not UTF-8, a malformed label) is a `ConfigError` naming the file and line.
 """
@@ -54,6 +55,16 @@ def read_labelled(path: str | Path) -> tuple[list[int], list[list[str]]]:
             sentences.append(words)
     _require_some(sentences, path)
     return labels, sentences
+
+
+def has_labels(path: str | Path) -> bool:
+    """Whether the file's first non-empty line reads as `label<TAB>text` with an integer label: a
+    corpus of your own is labelled when its train file starts so (every line must then be)."""
+    for _, line in _lines(Path(path)):
+        if line.strip():
+            label, tab, _ = line.partition("\t")
+            return bool(tab) and label.strip().lstrip("+-").isdigit()
+    return False
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
