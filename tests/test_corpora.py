@@ -25,6 +25,7 @@ from bench.data import find_dataset, labelled_datasets, load_corpus
 from bench.data.builtin import BUILTIN
 from bench.data.spec import PTB_SIZES
 from bench.errors import ConfigError
+from bench.report import build_report
 from bench.suite import load_suite
 
 if sys.version_info >= (3, 11):
@@ -366,3 +367,21 @@ class TestHuggingFace:
         data = json.loads(metrics.read_text())["data"]
         assert data["origin"] == f"Hugging Face datasets: hf:{saved}"
         assert data["columns"] == "text sentence, label label"
+
+
+def test_the_report_says_which_data_each_row_group_read(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    digests = []
+    for seed in (99, 98):  # the test file changes between the two runs: two runs, two row groups
+        write(folder / "test.txt", lines(10, seed))
+        digests.append(sha256(folder / "test.txt")[:12])
+        result = invoke("train", "--dataset", "corpus", "--out", str(out), *TINY_ARGS)
+        assert result.exit_code == 0, result.output
+    text = (build_report(out / "train", tmp_path / "report").out / "report.md").read_text()
+    data = text.split("## Data")[1].split("## Summary")[0]
+    rows = [line for line in data.splitlines() if line.startswith("| corpus")]
+    assert len(rows) == 2
+    for row, digest in zip(sorted(rows, key=lambda row: digests[0] not in row), digests, strict=True):
+        assert f"your corpus; train {folder}/train.txt (sha256 {sha256(folder / 'train.txt')[:12]})" in row
+        assert f"test {folder}/test.txt (sha256 {digest})" in row

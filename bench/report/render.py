@@ -27,6 +27,7 @@ from bench.report.tables import (
     PROBE_METRIC,
     UNFINISHED,
     conditions_without,
+    data_read,
     iw_k,
     load_run_tables,
     load_runs,
@@ -183,6 +184,7 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
             ["label", "remedy spec (all parameters)"],
             [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
         _row_groups(runs),
+        _data_section(runs),
         "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
         f"## Significance against `{shown}`\n\n" + _significance_tables(runs, tests, base, shown, order),
     ]
@@ -222,6 +224,14 @@ def _row_groups(runs: pd.DataFrame) -> str:
             for condition, frame in runs.groupby("condition", sort=True)]
     return ("## Row groups\n\nRuns are pooled only within a row group.\n\n"
             + markdown_table(["row group", "runs", "config that sets it apart"], rows, [False, True, False]))
+
+
+def _data_section(runs: pd.DataFrame) -> str:
+    """What each row group's runs read, as their metrics.json records it."""
+    rows = [[condition, str(count), account] for condition, count, account in data_read(runs)]
+    return ("## Data\n\nWhat each row group's runs read, as their metrics.json records it (sha256 shortened "
+            "to 12 hex digits). Runs of one row group that read different data are listed apart.\n\n"
+            + markdown_table(["row group", "runs", "data read"], rows, [False, True, False]))
 
 
 def _label_specs(runs: pd.DataFrame, order: list[str]) -> list[tuple[str, str]]:

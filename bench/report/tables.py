@@ -28,6 +28,7 @@ import pandas as pd
 
 from bench import store
 from bench.config import SECTIONS
+from bench.data.corpus import SPLITS
 from bench.errors import ConfigError
 from bench.probe import PROBE
 from bench.report.stats import holm, mean_ci, welch
@@ -145,7 +146,12 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
     }
     for section in SECTIONS:
         for key, value in (config or {}).get(section, {}).items():
-            row[f"{section}.{key}"] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+            if isinstance(value, dict):  # data.sha256 of your own corpus: a column per split
+                row.update({f"{section}.{key}.{sub}": item for sub, item in value.items()})
+            elif isinstance(value, list | tuple):
+                row[f"{section}.{key}"] = ",".join(map(str, value))
+            else:
+                row[f"{section}.{key}"] = value
     if metrics is None:
         return row
     row.update({f"source.{key}": value for key, value in metrics.get("data", {}).items()})
@@ -201,6 +207,7 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
     is labelled with the keys where it differs from the dataset's most common
     value. Keys a remedy sets itself (pretrain-fb's learning rate, the CNN
     decoder of dilated-cnn) belong to the remedy, not to the cell, and are left out.
+    A sha256 of your own corpus's data shows its first 12 hex digits, as the Data section does.
     """
     config = [c for c in runs.columns if c.split(".")[0] in SECTIONS and c not in _CONFIG_KEYS_NOT_SETTINGS]
     owned = {spec: remedy_owned_keys(spec) for spec in runs["remedy"].dropna().unique()}
@@ -214,7 +221,8 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
             usual = {c: as_text[c].mode().iloc[0] for c in varying}
             labels[frame.index] = [
                 ", ".join(
-                    f"{key}={value}" for key, value in zip(varying, values, strict=True)
+                    f"{key}={value:.12}" if key.startswith("data.sha256.") else f"{key}={value}"
+                    for key, value in zip(varying, values, strict=True)
                     if isinstance(value, str) and value != usual[key]
                 )
                 for values in as_text[varying].itertuples(index=False)
@@ -329,6 +337,35 @@ def shared_eval_files(runs: pd.DataFrame) -> dict[str, str]:
         return {}
     same = runs[runs[columns[0]].notna() & (runs[columns[0]] == runs[columns[1]])]
     return {dataset: str(frame[columns[2]].iloc[0]) for dataset, frame in same.groupby("dataset", sort=True)}
+
+
+def data_read(runs: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """Per row group, each distinct account of the data its runs read (origin, files, sha256), with
+    how many runs read it, from their metrics.json: which data each row of the report saw."""
+    columns = [c for c in runs.columns if c == "source.origin" or
+               (c.startswith("source.") and c.endswith(("_path", "_sha256")))]
+    accounts = runs[columns].apply(_data_account, axis=1) if columns else pd.Series("", index=runs.index)
+    return [(condition, int(count), account or "(not recorded: no run finished or failed)")
+            for (condition, account), count in accounts.groupby(runs["condition"]).value_counts().items()]
+
+
+def _data_account(source: pd.Series) -> str:
+    """`origin; train PATH (sha256 0123456789ab); ...` from one run's source.* columns."""
+    recorded = {key.removeprefix("source."): value for key, value in source.items() if isinstance(value, str)}
+    parts = [recorded.pop("origin")] if "origin" in recorded else []
+    for key in sorted((k for k in recorded if k.endswith("_path")), key=_split_first):
+        name = key.removesuffix("_path")
+        digest = recorded.pop(f"{name}_sha256", "")
+        parts.append(f"{name} {recorded[key]}" + (f" (sha256 {digest[:12]})" if digest else ""))
+    parts += [f"{key.removesuffix('_sha256')} sha256 {recorded[key]:.12}"
+              for key in sorted((k for k in recorded if k.endswith("_sha256")), key=_split_first)]
+    return "; ".join(parts)
+
+
+def _split_first(key: str) -> tuple[int, str]:
+    """train, valid, test in that order, then the rest by name."""
+    split = key.split("_")[0]
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), key)
 
 
 # ------------------------------------------------------------- summaries
