@@ -23,7 +23,8 @@ Examples:
 @click.option("--quiet", is_flag=True, help="No progress bar; only the closing summary.")
 def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
     """Ask what z knows: predict each sentence's sentiment from its posterior mean, for every run
-    of the suite folder RESULTS_DIR (results/<suite>) whose dataset has labels (yelp-short, yelp).
+    of the suite folder RESULTS_DIR (results/<suite>) whose dataset has labels (yelp-short, yelp, a
+    corpus of your own with label<TAB>text lines).
 
     KL, MI and AU say how much z carries, not what. The probe fits a logistic
     regression on the posterior means E_q[z|x] of a run's own training
