@@ -83,7 +83,10 @@ def _echo_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def _text(value: Any) -> str:
-    """A value as --set takes it: `1,2,4` for a tuple, `true` for a boolean."""
+    """A value as --set takes it: `1,2,4` for a tuple, `true` for a boolean; a recorded dict (your
+    corpus's sha256) as `train=...,test=...`."""
+    if isinstance(value, dict):
+        return ",".join(f"{key}={item}" for key, item in value.items())
     if isinstance(value, tuple | list):
         return ",".join(map(str, value))
     if isinstance(value, bool):
