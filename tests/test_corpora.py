@@ -23,6 +23,7 @@ from bench.cli import cli
 from bench.config import DataConfig, build_config
 from bench.data import find_dataset, labelled_datasets, load_corpus
 from bench.data.builtin import BUILTIN
+from bench.data.corpus import Text, complete_splits
 from bench.data.spec import PTB_SIZES
 from bench.errors import ConfigError
 from bench.report import build_report
@@ -385,3 +386,8 @@ def test_the_report_says_which_data_each_row_group_read(folder, tmp_path, monkey
     for row, digest in zip(sorted(rows, key=lambda row: digests[0] not in row), digests, strict=True):
         assert f"your corpus; train {folder}/train.txt (sha256 {sha256(folder / 'train.txt')[:12]})" in row
         assert f"test {folder}/test.txt (sha256 {digest})" in row
+
+
+def test_a_reader_must_name_its_splits_as_the_harness_does():
+    with pytest.raises(ConfigError, match="optionally valid and test, got train, dev"):
+        complete_splits(Text({"train": [["a"]], "dev": [["b"]]}), seed=0)

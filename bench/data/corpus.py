@@ -106,8 +106,10 @@ def complete_splits(text: Text, seed: int) -> Text:
     (the yelp-short split). One missing: it takes the last tenth of the
     shuffled train, which keeps the rest.
     """
-    if "train" not in text.words:
-        raise ConfigError(f"no train split in {sorted(text.words)}: a corpus needs one")
+    if "train" not in text.words or not set(text.words) <= set(SPLITS):
+        raise ConfigError(
+            f"a corpus has the splits train and optionally valid and test, got {', '.join(text.words)}"
+        )
     missing = [split for split in SPLITS if split not in text.words]
     if not missing:
         return text

@@ -49,13 +49,6 @@ def user_corpus(reference: str, base: Path) -> DatasetSpec | None:
     )
 
 
-def _looks_like_path(reference: str) -> bool:
-    """Whether a reference that is not a dataset name was meant as a file: it has a folder,
-    a suffix, or starts like a path."""
-    return os.sep in reference or "/" in reference or reference.startswith((".", "~")) \
-        or bool(Path(reference).suffix)
-
-
 # ------------------------------------------------------------------ finding
 
 
@@ -81,6 +74,13 @@ def _files(reference: str, base: Path) -> dict[str, Path] | None:
         if "," in str(path) or "=" in str(path):
             raise ConfigError(f"{path}: a corpus path cannot hold ',' or '='; rename or link it")
     return files
+
+
+def _looks_like_path(reference: str) -> bool:
+    """Whether a reference that is not a dataset name was meant as a file: it has a folder,
+    a suffix, or starts like a path."""
+    return (os.sep in reference or "/" in reference or reference.startswith((".", "~"))
+            or bool(Path(reference).suffix))
 
 
 def _absolute(path: str, base: Path) -> Path:
