@@ -42,12 +42,15 @@ def compare(store_a: Path, store_b: Path, metrics: tuple[str, ...], markdown: Pa
     (as in `report`) are read within each store, so a remedy whose parameters
     moved still meets its old self; the config values that differ between the
     pairs are listed, with cells found in one store only and runs left out of
-    the pairing (failed, unfinished, no partner).
+    the pairing (failed, unfinished, no partner). A run with a damaged file
+    (cut short, corrupted) is named in one line and left out.
     """
     from bench import store
     from bench.report.compare import compare_stores, render
 
     result = compare_stores(store_a, store_b, list(metrics))
+    for line in result.damaged:
+        click.echo(f"warning: {line}", err=True)
     text = render(result)
     click.echo(text, nl=False)
     for path, content in ((markdown, text), (csv_file, result.tests.to_csv(index=False))):

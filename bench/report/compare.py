@@ -54,6 +54,7 @@ class StoreComparison:
     only_a: pd.DataFrame  # CELL columns and runs: cells with no run in B
     only_b: pd.DataFrame
     left_out: pd.DataFrame  # side, condition, remedy_label, seed, run_id, why
+    damaged: list[str]  # one line per run left out because a file of it does not read whole
 
 
 def compare_stores(a: Path, b: Path, metrics: list[str] | None = None) -> StoreComparison:
@@ -61,7 +62,8 @@ def compare_stores(a: Path, b: Path, metrics: list[str] | None = None) -> StoreC
     (names of METRIC_NAMES, default all). Raises ConfigError when a folder is missing or has no
     run, or when no finished run of A has a finished partner in B."""
     chosen = chosen_metrics(metrics or list(METRIC_NAMES))
-    runs_a, runs_b = read_store(Path(a), "A"), read_store(Path(b), "B")
+    damaged: list[str] = []
+    runs_a, runs_b = read_store(Path(a), "A", damaged), read_store(Path(b), "B", damaged)
     pairs = pair_runs(runs_a, runs_b)
     if pairs.empty:
         raise ConfigError(
@@ -77,6 +79,7 @@ def compare_stores(a: Path, b: Path, metrics: list[str] | None = None) -> StoreC
         left_out=pd.concat([_left_out(runs_a, pairs["run_id_a"], cells_b.index, "A", "B"),
                             _left_out(runs_b, pairs["run_id_b"], cells_a.index, "B", "A")],
                            ignore_index=True),
+        damaged=damaged,
     )
 
 
@@ -89,11 +92,12 @@ def chosen_metrics(names: list[str]) -> dict[str, Metric]:
     return {name: METRIC_NAMES[name] for name in names}
 
 
-def read_store(folder: Path, side: str) -> pd.DataFrame:
-    """The runs frame of one side; a missing folder is named as such, not as an empty store."""
+def read_store(folder: Path, side: str, damaged: list[str]) -> pd.DataFrame:
+    """The runs frame of one side; a missing folder is named as such, not as an empty store. A run
+    with a file that does not read whole is left out with a line in `damaged` naming it."""
     if not folder.is_dir():
         raise ConfigError(f"store {side} {folder} is not a folder: give a suite folder such as results/demo")
-    return load_runs(folder)
+    return load_runs(folder, damaged, into=f"the comparison (store {side})")
 
 
 def pair_runs(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:
@@ -186,6 +190,8 @@ def render(result: StoreComparison) -> str:
         f"- {cells} cell(s) in both, paired on dataset cell, remedy and seed; "
         f"{int(tests['significant'].sum())} of {len(tests)} comparisons significant (Holm-adjusted "
         f"p < {ALPHA})" + (f", {untestable} not testable." if untestable else "."),
+        *(["## Damaged runs, left out\n\n" + "\n".join(f"- **{line}**" for line in result.damaged)]
+          if result.damaged else []),
         HOW_TO_READ,
         *(_cell_table(condition, frame) for condition, frame in tests.groupby("condition", sort=True)),
     ]

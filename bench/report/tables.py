@@ -90,12 +90,12 @@ _CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
 # ---------------------------------------------------------------- loading
 
 
-def load_runs(store_dir: Path, damaged: list[str] | None = None) -> pd.DataFrame:
+def load_runs(store_dir: Path, damaged: list[str] | None = None, *, into: str = "the report") -> pd.DataFrame:
     """The tidy runs frame of `store_dir` (a suite folder holding runs/<run-id>/).
 
     A run with a file that does not read whole is left out, and `damaged`
-    (when given) gets one line naming it. Raises ConfigError when there is no
-    run, before anything is written.
+    (when given) gets one line naming it and what it is left out of (`into`).
+    Raises ConfigError when there is no run, before anything is written.
     """
     folders = sorted(p for p in (Path(store_dir) / RUNS).glob("*") if p.is_dir())
     rows = []
@@ -103,7 +103,7 @@ def load_runs(store_dir: Path, damaged: list[str] | None = None) -> pd.DataFrame
         try:
             row = _run_row(folder)
         except store.Damaged as exc:
-            _note(damaged, f"run {folder.name} left out of the report: {exc}")
+            _note(damaged, f"run {folder.name} left out of {into}: {exc}")
             continue
         if row is not None:
             rows.append(row)
