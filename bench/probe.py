@@ -184,9 +184,10 @@ class Targets:
     todo: list[Path]
     runs: int  # run folders with a config.json
     labelled: int  # of those, runs of a labelled dataset
-    done: int  # labelled runs that already have probe.json
+    done: int  # labelled runs that already have a probe.json that reads whole
     unfinished: int  # labelled runs without a finished model (running, failed, interrupted)
     damaged: list[str]  # one line per run skipped because a file of it does not read whole
+    reprobe: list[str]  # one line per run whose probe.json does not read whole: it is probed again
 
 
 def find_targets(results_dir: Path) -> Targets:
@@ -219,10 +220,21 @@ def find_targets(results_dir: Path) -> Targets:
             f"({', '.join(names)}, or a corpus of your own with label<TAB>text lines); the probe "
             "predicts each sentence's label"
         )
-    done = [p for p in labelled if (p / PROBE).exists()]
+    probes = {p: _probe_damage(p) for p in labelled if (p / PROBE).exists()}
+    done = [p for p, why in probes.items() if why is None]
     status = {p: store.run_status(p) for p in labelled if p not in done}
     damaged += [f"run {p.name} skipped: {store.damage(p)}" for p, state in status.items()
                 if state == store.DAMAGED]
     todo = [p for p, state in status.items() if state == "finished"]
+    reprobe = [f"run {p.name} probed again: {probes[p]}" for p in todo if p in probes]
     unfinished = sum(state not in ("finished", store.DAMAGED) for state in status.values())
-    return Targets(todo, len(folders), len(labelled), len(done), unfinished, damaged)
+    return Targets(todo, len(folders), len(labelled), len(done), unfinished, damaged, reprobe)
+
+
+def _probe_damage(folder: Path) -> str | None:
+    """Why the run's probe.json cannot be trusted (cut short, corrupted), None when it reads whole."""
+    try:
+        store.read_json(folder / PROBE)
+    except store.Damaged as exc:
+        return str(exc)
+    return None

@@ -37,7 +37,8 @@ def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
 
     Each finished run gets runs/<run-id>/probe.json. Runs already probed are
     skipped, so running it again only probes new runs and resumes an
-    interrupted probe; `collapse-bench report` then adds a probe acc. column
+    interrupted probe; a probe.json that does not read whole (cut short,
+    corrupted) is named and probed again; `collapse-bench report` then adds a probe acc. column
     and the figure probe.png. Needs scikit-learn: pip install
     'collapse-bench[probe]'.
     """
@@ -49,7 +50,7 @@ def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
     require_sklearn()
     targets = find_targets(results_dir)
     damaged = list(targets.damaged)
-    for line in damaged:
+    for line in [*damaged, *targets.reprobe]:
         click.echo(f"warning: {line}", err=True)
     probed = 0
     for folder in tqdm(targets.todo, desc="probe", unit="run", disable=quiet):

@@ -106,7 +106,7 @@ def load_runs(store_dir: Path, damaged: list[str] | None = None, *, into: str = 
             _note(damaged, f"run {folder.name} left out of {into}: {exc}")
             continue
         if row is not None:
-            rows.append(row)
+            rows.append({**row, **_probe_columns(folder, damaged)})
     if not rows:
         raise ConfigError(
             f"no runs under {Path(store_dir) / RUNS}: give a suite folder such as "
@@ -165,10 +165,20 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
         row[key] = metrics.get(key)
     for key, value in metrics.get("timings", {}).items():
         row[f"time.{key}"] = value
-    if (folder / PROBE).exists():
-        probe = store.read_json(folder / PROBE)
-        row.update({column: probe.get(key) for key, column in _PROBE_COLUMNS.items()})
     return row
+
+
+def _probe_columns(folder: Path, damaged: list[str] | None) -> dict[str, Any]:
+    """The probe's columns of a probed run. A probe.json that does not read whole leaves out the probe
+    only, with a line in `damaged`: the run's own results are intact, and `probe` probes it again."""
+    if not (folder / PROBE).exists():
+        return {}
+    try:
+        probe = store.read_json(folder / PROBE)
+    except store.Damaged as exc:
+        _note(damaged, f"run {folder.name}: its probe is left out: {exc}; `collapse-bench probe` redoes it")
+        return {}
+    return {column: probe.get(key) for key, column in _PROBE_COLUMNS.items()}
 
 
 def row_group_labels(store_dir: Path) -> dict[str, str]:
