@@ -1,54 +1,47 @@
-"""Run a suite's cells through joblib: `loky` (default), `sequential` or `dask`.
+"""Run a suite's cells on a backend: `loky` (default, joblib's local processes), `sequential` or `dask`.
 
-A cell travels to its worker as plain data (its config dict and a few
-paths) and builds its corpus, remedy and model there. Nothing unpicklable
-crosses and nothing is shared but the results folder, which is why one cell
-function serves this process, local loky processes and dask workers on
-other machines. The store makes the suite restartable: finished cells are
-skipped, interrupted ones continue from their last epoch, failed ones are
-recorded and, with `retry_failed`, run again.
+A cell travels to its worker as plain data and runs there (`bench.cells`).
+Nothing unpicklable crosses and nothing is shared but the results folder,
+which is why one cell function serves this process, local loky processes and
+dask workers on other machines. The store makes the suite restartable:
+finished cells are skipped, interrupted ones continue from their last epoch,
+failed ones are recorded and, with `retry_failed`, run again.
 
 Faults the suite survives: a run whose files do not read whole is run again;
 a cell another process is running (a second `run` on the same store) is
-waited for and taken as it ended there, never run twice; a worker killed
-from outside (the OOM killer's SIGKILL) costs the cell it ran, recorded as
-failed, and the suite goes on, one cell at a time when it cannot tell which
-of several cells the dead worker ran.
+waited for and taken as it ended there, never run twice; a cell whose
+process is killed from outside (the OOM killer's SIGKILL) is named and
+recorded as failed while the other cells run on. A worker process that dies
+itself costs the cells it and its executor had in flight: they run again
+one at a time, so that a worker that dies again names its cell.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib import Parallel, cpu_count, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from bench import store
-from bench.config import RunConfig
+from bench.cells import Outcome, killed, run_cell, run_cell_in_own_process
 from bench.diagnostics import GRID
 from bench.errors import ConfigError
-from bench.run import execute, plan_run, record_failure
+from bench.run import record_failure
 from bench.suite import Cell, Suite
 
 CONNECT_TIMEOUT = "10s"  # to reach an existing dask scheduler
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a worker sends back about one cell; the full record is its metrics.json."""
-
-    run_id: str
-    status: str  # "finished", "failed", "skipped" (found finished), or "busy" (another process runs it)
-    reason: str = ""
-    seconds: float = 0.0  # the cell's own wall time in its worker
+Call = tuple[Callable[..., Outcome], tuple[Any, ...], dict[str, Any]]  # what joblib.delayed makes
+Runner = Callable[[list[tuple[Cell, Call]]], Iterator[Outcome]]  # runs (cell, call)s, outcomes as they come
 
 
 @dataclass
@@ -92,39 +85,6 @@ class Summary:
         if self.count("failed"):
             lines.append("  rerun with --retry-failed to run the failed cells again")
         return lines
-
-
-def run_cell(
-    config: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int | None, progress: bool,
-    log_to: tuple[str, ...] = (),
-) -> Outcome:
-    """Worker entry: rebuild the cell from plain data, train and store it. Never raises.
-
-    An exception escaping a joblib worker would cancel the whole suite, so a
-    failure becomes an Outcome; `execute` has already recorded it in the
-    store. `threads` None (a remote dask worker) means: this machine's cores
-    shared among the cells its dask worker runs at once.
-    """
-    torch.set_num_threads(threads or _threads_on_dask_worker())
-    cfg = RunConfig.from_dict(config)
-    try:
-        plan = plan_run(cfg, data_dir)
-    except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
-        return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
-    try:
-        metrics = execute(plan, Path(out), suite, progress=progress, log_to=log_to)
-    except OSError as exc:  # not even the failure could be recorded: a full disk, a lost mount
-        return Outcome(cfg.run_id(), "failed", f"cannot write to the store: {exc}")
-    if metrics.get("already_finished"):  # by another suite on the store since this one looked
-        return Outcome(cfg.run_id(), "skipped")
-    seconds = metrics.get("timings", {}).get("total_s", 0.0)
-    return Outcome(cfg.run_id(), metrics["status"], metrics.get("reason", ""), seconds)
-
-
-def _threads_on_dask_worker() -> int:
-    from distributed import get_worker
-
-    return max(1, cpu_count() // get_worker().state.nthreads)
 
 
 def estimated_cost(cell: Cell) -> float:
@@ -187,15 +147,12 @@ def run_suite(
             _show_counts(bar, summary)
             batch, rest = (pending[:1], pending[1:]) if alone else (pending, [])
             with _backend(backend, jobs, scheduler_address, len(batch), own_process=alone) as (
-                parallel, threads
+                runner, threads
             ):
                 _write_record(suite, out)  # once the backend started: a backend that cannot writes nothing
-                calls = (
-                    delayed(run_cell)(cell.config.to_dict(), str(out), suite.name, data_dir, threads,
-                                      progress and backend == "sequential", log_to)
-                    for cell in batch
-                )
-                busy, unreturned, death = _collect(parallel(calls), batch, summary, bar)
+                calls = [(cell, _call(cell, backend, out, suite.name, data_dir, threads, progress, log_to))
+                         for cell in batch]
+                busy, unreturned, death = _collect(runner(calls), batch, out, summary, bar)
             if death is not None:
                 unreturned = _after_death(death, unreturned, alone, out, summary)
                 alone = True
@@ -227,16 +184,28 @@ def _triage(cells: list[Cell], out: Path, summary: Summary, retry_failed: bool) 
     return pending
 
 
+def _call(cell: Cell, backend: str, out: Path, suite: str, data_dir: str | None, threads: int | None,
+          progress: bool, log_to: tuple[str, ...]) -> Call:
+    """The call that runs `cell`: here for `sequential` (with progress), else in a process of its own."""
+    args = (cell.config.to_dict(), str(out), suite, data_dir)
+    if backend == "sequential":
+        return delayed(run_cell)(*args, threads, progress, log_to)
+    return delayed(run_cell_in_own_process)(*args, threads, log_to)
+
+
 def _collect(
-    results: Iterator[Outcome], cells: list[Cell], summary: Summary, bar: tqdm
+    results: Iterator[Outcome], cells: list[Cell], out: Path, summary: Summary, bar: tqdm
 ) -> tuple[list[Cell], list[Cell], str | None]:
-    """Record each outcome as it arrives. Returns, in submission order, the cells that came back busy
-    and those that never came back, and why they did not: a dead worker, or None."""
+    """Record each outcome as it arrives; a cell whose process died is recorded as failed. Returns, in
+    submission order, the cells to look at again once no one holds them (another process runs them),
+    those that never came back, and why they did not: a dead worker, or None."""
     waiting = {cell.run_id: cell for cell in cells}
     busy = []
     try:
         for outcome in results:
             cell = waiting.pop(outcome.run_id)
+            if outcome.status == "lost":
+                outcome = _blame(cell, outcome.reason, out, summary.suite) or replace(outcome, status="busy")
             if outcome.status == "busy":
                 busy.append(cell)
             elif outcome.status == "skipped":
@@ -251,31 +220,43 @@ def _collect(
 
 def _after_death(death: str, unreturned: list[Cell], alone: bool, out: Path, summary: Summary) -> list[Cell]:
     """The cells to run again after a worker died. A worker that ran one cell alone lost it: it is
-    recorded as failed, since what killed its worker (most often the OOM killer) would kill it
-    again. Among several workers the dead one's cell is unknown, so nothing is blamed and the
-    caller goes on one cell at a time."""
+    recorded as failed, since what killed its worker would kill it again. Among several workers the
+    dead one's cell is unknown, so nothing is blamed and the caller goes on one cell at a time."""
     if not alone:
         summary.notes.append(f"a worker died ({death}) while {len(unreturned)} cells had not come back; "
                              "they run again one at a time, to tell which cell kills its worker")
         return unreturned
-    lost = unreturned[0]
-    folder = store.run_dir(out, summary.suite, lost.run_id)
-    if store.run_status(folder) in ("finished", "failed"):  # killed after it ended: _triage takes it
-        return unreturned
-    reason = (f"its worker process was killed ({death}), most likely by the out-of-memory killer; "
-              "try fewer --jobs or a smaller model, then --retry-failed")
+    again = []
+    for cell in unreturned:
+        outcome = _blame(cell, killed(death), out, summary.suite)
+        if outcome is None:
+            again.append(cell)
+        else:
+            summary.outcomes.append(outcome)
+    return again
+
+
+def _blame(cell: Cell, reason: str, out: Path, suite: str) -> Outcome | None:
+    """Record `cell`, whose process died, as failed for `reason`; None when it need not be: it finished
+    before it died (`_triage` takes it), or another suite on the store took it over (it is waited for).
+    A checkpoint it left stays, for --retry-failed to resume from."""
+    folder = store.run_dir(out, suite, cell.run_id)
+    store.wait_unlocked(folder)  # the cell's process, orphaned when its worker died, may hold it a moment yet
+    if store.run_status(folder) == "finished":
+        return None
     try:
-        record_failure(lost.config, out, summary.suite, reason)
-    except store.RunLocked:  # another suite on the store took the cell over: _triage waits for it
-        return unreturned
-    summary.outcomes.append(Outcome(lost.run_id, "failed", reason))
-    return unreturned[1:]
+        record_failure(cell.config, out, suite, reason)
+    except store.RunLocked:
+        return None
+    return Outcome(cell.run_id, "failed", reason)
 
 
-def _exit_codes(exc: Exception) -> str:
-    """loky's line naming the dead workers' exit codes ('... {SIGKILL(-9)}'), else its first line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return next((line for line in lines if "exit codes" in line), lines[0] if lines else type(exc).__name__)
+def _exit_codes(exc: TerminatedWorkerError) -> str:
+    """The dead workers' exit codes as loky names them ('exit code SIGKILL(-9)'), else its first line."""
+    codes = re.search(r"exit codes of the workers are \{(.*)\}", str(exc))
+    if codes is None:
+        return str(exc).strip().split("\n")[0] or type(exc).__name__
+    return f"exit code{'s' if ',' in codes.group(1) else ''} {codes.group(1)}"
 
 
 def _show_counts(bar: tqdm, summary: Summary) -> None:
@@ -297,28 +278,67 @@ def _write_record(suite: Suite, out: Path) -> None:
 @contextlib.contextmanager
 def _backend(
     name: str, jobs: int | None, address: str | None, pending: int, *, own_process: bool = False
-) -> Iterator[tuple[Parallel, int | None]]:
-    """A joblib.Parallel for the backend, and torch threads per cell (cores / workers).
+) -> Iterator[tuple[Runner, int | None]]:
+    """What runs the calls on the backend, and torch threads per cell (cores / workers).
 
     `own_process`: a single loky cell still runs in a worker, not in this process (joblib runs
-    n_jobs=1 here), so that a kill of it cannot take the suite down.
+    n_jobs=1 here), so that a kill of that worker cannot take the suite down.
     """
-    options: dict[str, Any] = {"return_as": "generator_unordered", "batch_size": 1}
     cores = cpu_count()
     workers = max(1, min(jobs or cores, pending))
     if name == "sequential":
-        yield Parallel(n_jobs=1, backend="sequential", **options), cores
+        yield _on_joblib(Parallel(n_jobs=1, backend="sequential", **_JOBLIB)), cores
     elif name == "loky":
         n_jobs = max(workers, 2) if own_process else workers
-        yield Parallel(n_jobs=n_jobs, backend="loky", **options), max(1, cores // workers)
+        yield _on_joblib(Parallel(n_jobs=n_jobs, backend="loky", **_JOBLIB)), max(1, cores // workers)
     elif name == "dask":
-        # parallel_config, not Parallel(backend=...): it registers joblib's dask backend.
-        with _dask_client(address, workers), parallel_config(backend="dask"):
+        with _dask_client(address, workers) as client:
             # On a cluster of unknown machines each worker sizes its own threads.
-            threads = None if address else max(1, cores // workers)
-            yield Parallel(n_jobs=jobs or -1, **options), threads
+            yield _on_dask(client, jobs), None if address else max(1, cores // workers)
     else:
         raise ValueError(f"unknown backend {name!r}")
+
+
+_JOBLIB: dict[str, Any] = {"return_as": "generator_unordered", "batch_size": 1}
+
+
+def _on_joblib(parallel: Parallel) -> Runner:
+    def run(calls: list[tuple[Cell, Call]]) -> Iterator[Outcome]:
+        return parallel(call for _, call in calls)
+
+    return run
+
+
+def _on_dask(client: Any, jobs: int | None) -> Runner:
+    """Each call a dask future of its own, at most `jobs` at once (default: as many as the cluster
+    runs). Not through joblib: a future that dask gives up on (its workers kept dying) must name its
+    cell, and joblib's dask backend would wait for it forever."""
+    from distributed import KilledWorker, as_completed
+
+    def run(calls: list[tuple[Cell, Call]]) -> Iterator[Outcome]:
+        queue, running, done = list(calls), {}, as_completed()
+
+        def submit() -> None:
+            cell, (function, args, kwargs) = queue.pop(0)
+            future = client.submit(function, *args, key=f"cell-{cell.run_id}-{uuid.uuid4().hex}", pure=False,
+                                   **kwargs)
+            running[future] = cell
+            done.add(future)
+
+        for _ in range(min(jobs or len(queue), len(queue))):
+            submit()
+        for future in done:
+            cell = running.pop(future)
+            if queue:
+                submit()
+            error = future.exception() if future.status == "error" else None
+            if isinstance(error, KilledWorker):
+                times = "" if error.allowed_failures == 0 else f" {error.allowed_failures + 1} times"
+                yield Outcome(cell.run_id, "lost", killed(f"dask lost the worker running it{times}"))
+            else:
+                yield future.result()
+
+    return run
 
 
 @contextlib.contextmanager

@@ -22,7 +22,8 @@ from conftest import TINY_DATA, TINY_TABLES
 from test_probe import TINY as PROBE_TINY
 from test_probe import write_yelp
 
-from bench import store
+from bench import scheduler, store
+from bench.cells import Outcome, death_reason, run_cell
 from bench.cli import cli
 from bench.data.readers import MAX_LINE_BYTES
 from bench.probe import PROBE
@@ -250,6 +251,83 @@ class TestDamagedFiles:
         assert "probed 1 of 2 labelled runs (0 already probed, 1 damaged)" in result.stdout
         assert (intact / PROBE).exists() and not (damaged / PROBE).exists()
 
+    def test_a_damaged_probe_is_named_by_report_and_probed_again(self, tmp_path):
+        data = write_yelp(tmp_path / "data")
+        sets = [arg for key, value in PROBE_TINY.items() for arg in ("--set", f"{key}={value}")]
+        trained = CliRunner().invoke(cli, ["train", "--dataset", "yelp-short", "--data-dir", str(data), *sets,
+                                           "--out", str(tmp_path / "out"), "--suite", "yelp", "--quiet"])
+        assert trained.exit_code == 0, trained.output
+        suite = tmp_path / "out" / "yelp"
+        (folder,) = (suite / "runs").iterdir()
+        probe = ["probe", str(suite), "--data-dir", str(data), "--quiet"]
+        assert CliRunner().invoke(cli, probe).exit_code == 0
+        whole = (folder / PROBE).read_bytes()
+        truncate(folder / PROBE)
+
+        report = CliRunner().invoke(cli, ["report", str(suite)])
+        assert report.exit_code == 0, report.output
+        (warning,) = [line for line in report.stderr.splitlines() if folder.name in line]
+        assert f"run {folder.name}: its probe is left out: {folder / PROBE} is damaged" in warning
+        assert "report of 1 run with" in report.stdout  # the run itself stays in
+
+        again = CliRunner().invoke(cli, probe)
+        assert again.exit_code == 0, again.output
+        (warning,) = again.stderr.splitlines()
+        assert warning.startswith(f"warning: run {folder.name} probed again: {folder / PROBE} is damaged")
+        assert "probed 1 of 1 labelled runs (0 already probed)" in again.stdout
+        assert (folder / PROBE).read_bytes() == whole  # the same probe, whole again
+
+    @pytest.mark.parametrize("side", ["A", "B"])
+    def test_compare_names_the_damaged_run_and_goes_on(self, copied, finished, side):
+        out, _, (folder, _) = copied
+        truncate(folder / store.METRICS)
+        stores = [finished[0] / "tiny", out / "tiny"]
+        result = CliRunner().invoke(cli, ["compare", *map(str, stores if side == "B" else stores[::-1])])
+        assert result.exit_code == 0, result.output
+        (warning,) = result.stderr.splitlines()
+        assert warning.startswith(f"warning: run {folder.name} left out of the comparison (store {side}): "
+                                  f"{folder / store.METRICS} is damaged")
+        assert "## Damaged runs, left out" in result.stdout
+        assert "1 cell(s) in both" in result.stdout and "| none   | nll    | 1 |" in result.stdout
+
+
+# ------------------------------------------------------------------- lost cells
+
+
+class TestLostCells:
+    @pytest.mark.parametrize(("returncode", "reason"), [
+        (-9, "worker killed (signal 9, SIGKILL), most likely by the out-of-memory killer"),
+        (-15, "worker killed (signal 15, SIGTERM)"),
+        (3, "worker exited with code 3 before it stored the cell; its error is on stderr"),
+    ])
+    def test_the_reason_names_the_signal_or_the_exit_code(self, returncode, reason):
+        assert death_reason(returncode).startswith(reason)
+
+    def test_a_lost_cell_is_recorded_as_failed_and_the_suite_goes_on(self, write_suite, tmp_path,
+                                                                        monkeypatch):
+        suite = load_suite(write_suite('remedies = ["none"]\nseeds = [0, 1]'))
+        lost = suite.cells[1]
+
+        def killed_in_seed_1(config, out, suite_name, data_dir, threads, log_to):  # its process got SIGKILL
+            if config["seed"] == 1:
+                return Outcome(lost.run_id, "lost", death_reason(-signal.SIGKILL))
+            return run_cell(config, out, suite_name, data_dir, 1, progress=False, log_to=log_to)
+
+        monkeypatch.setattr(scheduler, "run_cell_in_own_process", killed_in_seed_1)
+        summary = run_suite(suite, tmp_path, backend="loky", jobs=1, progress=False)  # loky: joblib runs here
+        assert summary.exit_code == 1 and summary.count("finished") == 1
+        (failed,) = [o for o in summary.outcomes if o.status == "failed"]
+        assert failed.run_id == lost.run_id and failed.reason.startswith("worker killed (signal 9, SIGKILL)")
+        problems = "\n".join(summary.problems())
+        assert f"failed {lost.run_id} (synthetic / none / seed 1): worker killed" in problems
+        folder = store.run_dir(tmp_path, "tiny", lost.run_id)
+        assert store.run_status(folder) == "failed"
+        assert store.read_json(folder / store.METRICS)["reason"] == failed.reason
+
+        monkeypatch.undo()
+        again = run_suite(suite, tmp_path, backend="sequential", retry_failed=True, progress=False)
+        assert again.exit_code == 0 and again.count("finished") == 1 and len(again.skipped) == 1
+
 
 # ------------------------------------------------------------------- interruptions
 
@@ -363,6 +441,11 @@ def holder(folder: Path) -> int:
     return int((folder / store.LOCK).read_text().split()[1])
 
 
+def parent_of(pid: int) -> int:
+    """The parent's pid, from /proc: the worker that started a cell's process."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -444,7 +527,33 @@ class TestProcesses:
         assert not list(failed.glob(".*.tmp"))
         assert {p.name: p.read_bytes() for p in kept.iterdir()} == before and store.damage(kept) is None
 
-    def test_a_worker_killed_like_the_oom_killer_does_costs_its_cell_only(self, tmp_path):
+    @pytest.mark.parametrize("backend", ["loky", "dask"])
+    def test_a_cell_killed_like_the_oom_killer_does_is_named_and_the_rest_run_on(self, backend, tmp_path):
+        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
+        folders = folders_of(path, out)
+        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2", "--backend", backend),
+                                 env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
+        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        os.kill(holder(victim), signal.SIGKILL)  # the cell's own process, which the OOM killer picks
+        stdout, stderr = suite.communicate(timeout=300)
+        assert suite.returncode == 1, stderr
+        assert "3 finished" not in stdout and "2 finished (2 now, 0 already done), 1 failed" in stdout
+        reason = store.read_json(victim / store.METRICS)["reason"]
+        assert reason.startswith("worker killed (signal 9, SIGKILL), most likely by the out-of-memory killer")
+        assert f"failed {victim.name} (synthetic / none / seed" in stderr and reason in stderr
+        assert "a worker died" not in stderr, "no other cell was lost with it"
+        others = [f for f in folders if f != victim]
+        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None for f in others)
+        epoch = store.load_torch(victim / CHECKPOINT)["epoch"]
+
+        retry = subprocess.run(bench_cli("run", path, "--out", out, "--retry-failed"), env=ENV,
+                               capture_output=True, text=True, timeout=300)
+        assert retry.returncode == 0, retry.stderr
+        assert "3 finished (1 now, 2 already done)" in retry.stdout
+        assert store.read_json(victim / store.METRICS)["resumed_from_epoch"] == epoch
+
+    def test_a_loky_worker_that_dies_itself_costs_its_cell_only(self, tmp_path):
         path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
         folders = folders_of(path, out)
         suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2"), env=ENV,
@@ -452,18 +561,37 @@ class TestProcesses:
         wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
         victim = next(f for f in folders if (f / CHECKPOINT).exists())
         first = holder(victim)
-        os.kill(first, signal.SIGKILL)  # among two workers: the suite cannot tell whose cell it was
+        os.kill(parent_of(first), signal.SIGKILL)  # loky then kills every worker: whose cell was it?
         wait_until(lambda: holder(victim) != first and (victim / CHECKPOINT).exists()
                    and store.run_status(victim) is None, suite)
-        os.kill(holder(victim), signal.SIGKILL)  # again, now that it runs alone: it is the culprit
+        os.kill(parent_of(holder(victim)), signal.SIGKILL)  # again, now that it runs alone: it is the culprit
         stdout, stderr = suite.communicate(timeout=300)
         assert suite.returncode == 1, stderr
         assert "2 finished (2 now, 0 already done), 1 failed" in stdout
-        assert "a worker died (The exit codes of the workers are {SIGKILL(-9)})" in stderr
+        assert "a worker died (exit code SIGKILL(-9)) while 3 cells had not come back" in stderr
         reason = store.read_json(victim / store.METRICS)["reason"]
-        assert "worker process was killed" in reason and "SIGKILL" in reason
-        assert f"failed {victim.name} (synthetic / none / seed" in stderr and "out-of-memory killer" in stderr
+        assert reason.startswith("worker killed (exit code SIGKILL(-9)), most likely by the out-of-memory")
+        assert f"failed {victim.name} (synthetic / none / seed" in stderr
         assert all(store.run_status(f) == "finished" for f in folders if f != victim)
+
+    def test_a_dask_worker_that_dies_itself_costs_its_cell_only(self, tmp_path):
+        pytest.importorskip("distributed")
+        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
+        folders = folders_of(path, out)
+        once = {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # dask gives up at once
+        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2", "--backend", "dask"),
+                                 env=once, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
+        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        os.kill(parent_of(holder(victim)), signal.SIGKILL)
+        stdout, stderr = suite.communicate(timeout=300)
+        assert suite.returncode == 1, stderr
+        assert "2 finished (2 now, 0 already done), 1 failed" in stdout
+        reason = store.read_json(victim / store.METRICS)["reason"]
+        assert reason.startswith("worker killed (dask lost the worker running it), most likely by the out-of")
+        assert f"failed {victim.name} (synthetic / none / seed" in stderr
+        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None
+                   for f in folders if f != victim)
 
 
 def test_a_diverging_run_stays_recorded_as_failed_with_its_step_and_reason(tmp_path):

@@ -44,7 +44,8 @@ Examples:
               help="Override a config value in every cell, over the suite file's settings; repeatable. "
                    "A changed value makes new run ids, so finished runs are kept, not overwritten.")
 @click.option("--retry-failed", is_flag=True,
-              help="Run cells recorded as failed again (by default they are skipped and reported).")
+              help="Run cells recorded as failed again (by default they are skipped and reported); "
+                   "a cell whose process was killed resumes from its last epoch.")
 @only_option
 @click.option("--dry-run", is_flag=True,
               help="List the cells (dataset, remedy, seed, run id, state in the store, share of the "
@@ -62,8 +63,10 @@ def run(suite: str, backend: str | None, jobs: int | None, scheduler_address: st
     written. Then cells run in parallel, longest first. Finished cells are
     skipped, so running the same command again resumes an interrupted suite:
     a cell cut off mid-training continues from its last epoch. A failing cell
-    is recorded with its reason and the suite goes on. Exit code 0 when every
-    cell is finished, 1 when any failed. Built-in suites: collapse-bench list
+    is recorded with its reason and the suite goes on; so is a cell whose
+    process is killed (by the out-of-memory killer, say): with loky and dask
+    each cell runs in a process of its own. Exit code 0 when every cell is
+    finished, 1 when any failed. Built-in suites: collapse-bench list
     suites; the format: docs/suites.md.
     """
     from bench.scheduler import run_suite
