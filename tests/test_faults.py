@@ -529,22 +529,12 @@ class TestProcesses:
 
     @pytest.mark.parametrize("backend", ["loky", "dask"])
     def test_a_cell_killed_like_the_oom_killer_does_is_named_and_the_rest_run_on(self, backend, tmp_path):
-        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
-        folders = folders_of(path, out)
-        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2", "--backend", backend),
-                                 env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
-        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        path, out, folders, suite, victim = run_until_a_checkpoint(tmp_path, "--backend", backend)
         os.kill(holder(victim), signal.SIGKILL)  # the cell's own process, which the OOM killer picks
-        stdout, stderr = suite.communicate(timeout=300)
-        assert suite.returncode == 1, stderr
-        assert "3 finished" not in stdout and "2 finished (2 now, 0 already done), 1 failed" in stdout
-        reason = store.read_json(victim / store.METRICS)["reason"]
-        assert reason.startswith("worker killed (signal 9, SIGKILL), most likely by the out-of-memory killer")
-        assert f"failed {victim.name} (synthetic / none / seed" in stderr and reason in stderr
+        stderr = only_it_failed(suite, victim, folders, "worker killed (signal 9, SIGKILL), most likely by")
         assert "a worker died" not in stderr, "no other cell was lost with it"
-        others = [f for f in folders if f != victim]
-        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None for f in others)
+        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None for f in folders
+                   if f != victim), "the cells beside it ran on undisturbed"
         epoch = store.load_torch(victim / CHECKPOINT)["epoch"]
 
         retry = subprocess.run(bench_cli("run", path, "--out", out, "--retry-failed"), env=ENV,
@@ -554,44 +544,48 @@ class TestProcesses:
         assert store.read_json(victim / store.METRICS)["resumed_from_epoch"] == epoch
 
     def test_a_loky_worker_that_dies_itself_costs_its_cell_only(self, tmp_path):
-        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
-        folders = folders_of(path, out)
-        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2"), env=ENV,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
-        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        _, _, folders, suite, victim = run_until_a_checkpoint(tmp_path)
         first = holder(victim)
         os.kill(parent_of(first), signal.SIGKILL)  # loky then kills every worker: whose cell was it?
         wait_until(lambda: holder(victim) != first and (victim / CHECKPOINT).exists()
                    and store.run_status(victim) is None, suite)
         os.kill(parent_of(holder(victim)), signal.SIGKILL)  # again, now that it runs alone: it is the culprit
-        stdout, stderr = suite.communicate(timeout=300)
-        assert suite.returncode == 1, stderr
-        assert "2 finished (2 now, 0 already done), 1 failed" in stdout
+        stderr = only_it_failed(suite, victim, folders, "worker killed (exit code SIGKILL(-9)), most likely")
         assert "a worker died (exit code SIGKILL(-9)) while 3 cells had not come back" in stderr
-        reason = store.read_json(victim / store.METRICS)["reason"]
-        assert reason.startswith("worker killed (exit code SIGKILL(-9)), most likely by the out-of-memory")
-        assert f"failed {victim.name} (synthetic / none / seed" in stderr
-        assert all(store.run_status(f) == "finished" for f in folders if f != victim)
 
     def test_a_dask_worker_that_dies_itself_costs_its_cell_only(self, tmp_path):
         pytest.importorskip("distributed")
-        path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
-        folders = folders_of(path, out)
         once = {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # dask gives up at once
-        suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2", "--backend", "dask"),
-                                 env=once, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
-        victim = next(f for f in folders if (f / CHECKPOINT).exists())
+        _, _, folders, suite, victim = run_until_a_checkpoint(tmp_path, "--backend", "dask", env=once)
         os.kill(parent_of(holder(victim)), signal.SIGKILL)
-        stdout, stderr = suite.communicate(timeout=300)
-        assert suite.returncode == 1, stderr
-        assert "2 finished (2 now, 0 already done), 1 failed" in stdout
-        reason = store.read_json(victim / store.METRICS)["reason"]
-        assert reason.startswith("worker killed (dask lost the worker running it), most likely by the out-of")
-        assert f"failed {victim.name} (synthetic / none / seed" in stderr
-        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None
-                   for f in folders if f != victim)
+        only_it_failed(suite, victim, folders, "worker killed (dask lost the worker running it), most likely")
+        assert all(store.read_json(f / store.METRICS)["resumed_from_epoch"] is None for f in folders
+                   if f != victim)
+
+
+def run_until_a_checkpoint(tmp_path: Path, *args: str, env: dict[str, str] = ENV
+                           ) -> tuple[Path, Path, list[Path], subprocess.Popen, Path]:
+    """Start `run` of three 3-epoch cells, two at a time, and return once one of them has a checkpoint:
+    the suite file, the store, the run folders, the running suite, and that cell's folder."""
+    path, out = slow_suite(tmp_path, [0, 1, 2], epochs=3), tmp_path / "out"
+    folders = folders_of(path, out)
+    suite = subprocess.Popen(bench_cli("run", path, "--out", out, "--jobs", "2", *args), env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any((f / CHECKPOINT).exists() for f in folders), suite)
+    return path, out, folders, suite, next(f for f in folders if (f / CHECKPOINT).exists())
+
+
+def only_it_failed(suite: subprocess.Popen, victim: Path, folders: list[Path], reason: str) -> str:
+    """Wait for the suite; check that it went on and ended with `victim` alone failed, for a reason
+    starting with `reason`, named in its summary. Returns its stderr."""
+    stdout, stderr = suite.communicate(timeout=300)
+    assert suite.returncode == 1, stderr
+    assert "2 finished (2 now, 0 already done), 1 failed" in stdout
+    recorded = store.read_json(victim / store.METRICS)["reason"]
+    assert recorded.startswith(reason), recorded
+    assert f"failed {victim.name} (synthetic / none / seed" in stderr and recorded in stderr
+    assert all(store.run_status(f) == "finished" for f in folders if f != victim)
+    return stderr
 
 
 def test_a_diverging_run_stays_recorded_as_failed_with_its_step_and_reason(tmp_path):
