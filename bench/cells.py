@@ -1,7 +1,7 @@
 """One cell of a suite, run in this process or in a process of its own.
 
-A cell travels as plain data (its config dict and a few paths) and builds
-its corpus, remedy and model where it runs. The `sequential` backend runs it
+A cell travels as plain data (its config.json record and a few paths) and
+builds its corpus, remedy and model where it runs. The `sequential` backend runs it
 here, with per-epoch progress. A loky or dask worker starts it in a process
 of its own and waits for it. The out-of-memory killer picks the biggest
 process, which is the cell's, so a kill costs that cell and nothing else:
@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from joblib import cpu_count
 
+from bench.cell import Resolved, execute, plan_run
 from bench.config import RunConfig
-from bench.run import execute, plan_run
 
 ORPHAN_CHECK_S = 0.5  # how soon a cell whose worker died stops, releasing its run lock
 # The cell's process starts from its worker's sys.path, as multiprocessing's spawn does: it imports
@@ -51,18 +51,18 @@ class Outcome:
 
 
 def run_cell(
-    config: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int, progress: bool,
+    record: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int, progress: bool,
     log_to: tuple[str, ...] = (),
 ) -> Outcome:
-    """Rebuild the cell from plain data, train and store it, here. Never raises.
+    """Rebuild the cell from its config.json record, train and store it, here. Never raises.
 
     An exception escaping a joblib worker would cancel the whole suite, so a
     failure becomes an Outcome; `execute` has already recorded it in the store.
     """
     torch.set_num_threads(threads)
-    cfg = RunConfig.from_dict(config)
-    try:
-        plan = plan_run(cfg, data_dir)
+    cfg = RunConfig.from_dict(record)
+    try:  # a remedy plugin or a data folder missing on a remote worker fails the cell, not the suite
+        plan = plan_run(Resolved.from_record(record), data_dir)
     except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
         return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
     try:
@@ -76,7 +76,7 @@ def run_cell(
 
 
 def run_cell_in_own_process(
-    config: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int | None,
+    record: dict[str, Any], out: str, suite: str, data_dir: str | None, threads: int | None,
     log_to: tuple[str, ...] = (),
 ) -> Outcome:
     """Worker entry: `run_cell` in a child process; `lost` with why when the child dies without an answer.
@@ -84,7 +84,7 @@ def run_cell_in_own_process(
     `threads` None (a remote dask worker) means: this machine's cores shared
     among the cells its dask worker runs at once.
     """
-    request = {"sys_path": sys.path, "config": config, "out": out, "suite": suite, "data_dir": data_dir,
+    request = {"sys_path": sys.path, "record": record, "out": out, "suite": suite, "data_dir": data_dir,
                "threads": threads or _threads_on_dask_worker(), "log_to": list(log_to)}
     child = subprocess.Popen([sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
@@ -96,7 +96,7 @@ def run_cell_in_own_process(
         raise
     if child.returncode == 0:
         return Outcome(**json.loads(answer))
-    return Outcome(RunConfig.from_dict(config).run_id(), "lost", death_reason(child.returncode))
+    return Outcome(RunConfig.from_dict(record).run_id(), "lost", death_reason(child.returncode))
 
 
 def death_reason(returncode: int) -> str:
@@ -122,7 +122,7 @@ def serve(request: dict[str, Any]) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # what the cell prints must not garble the answer
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops the suite; the cell stops as at a kill
     _stop_when_orphaned(os.getppid())
-    outcome = run_cell(request["config"], request["out"], request["suite"], request["data_dir"],
+    outcome = run_cell(request["record"], request["out"], request["suite"], request["data_dir"],
                        request["threads"], progress=False, log_to=tuple(request["log_to"]))
     with answer:
         json.dump(dataclasses.asdict(outcome), answer)

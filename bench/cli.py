@@ -127,7 +127,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
     versions), the training curve and model.pt. Running the same command again
     finds the finished run (same run id = same resolved config) and does no work.
     """
-    from bench.run import execute, plan_run, resolve_config
+    from bench.cell import execute, plan_run, resolve
     from bench.trackers import check_trackers
 
     settings = dict(parse_overrides(overrides))
@@ -135,8 +135,9 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
         settings["train.device"] = device
     if precision:
         settings["train.precision"] = precision
-    cfg = resolve_config(dataset, remedy, seed, settings)
-    plan = plan_run(cfg, data_dir)
+    run = resolve(dataset, remedy, seed, settings)
+    cfg = run.config
+    plan = plan_run(run, data_dir)
     check_trackers(log_to)
     metrics = execute(plan, out, suite, progress=not quiet, log_to=log_to)
     folder = out / suite / "runs" / cfg.run_id()
@@ -223,7 +224,7 @@ def list_remedies(as_json: bool) -> None:
     Installed plugin packages (entry-point group collapse_bench.remedies) appear
     here too. Parameters are given as name(key=value,...); remedies combine with +.
     """
-    from remedies.base import format_value
+    from bench.syntax import format_value
     from remedies.registry import describe
 
     rows = describe()

@@ -2,7 +2,9 @@
 
 A run is fully described by a `RunConfig`. Its JSON form is what goes into
 `config.json`, and its hash is the run id, so every field that changes the
-result must live here and nothing else may.
+result must live here and nothing else may. config.json also keeps, under
+`REMEDY_RECORD`, what resolving the run learnt about its remedy (bench/cell.py):
+not config, so not in the run id.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError, closest
+from bench.syntax import convert
 
 
 def setting(default: Any, meaning: str, *, added: bool = False) -> Any:
@@ -148,6 +150,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         cfg = cls()
         for key, value in data.items():
+            if key == REMEDY_RECORD:
+                continue
             if isinstance(value, dict):
                 for sub, sub_value in value.items():
                     set_value(cfg, f"{key}.{sub}", sub_value)
@@ -157,6 +161,7 @@ class RunConfig:
 
 
 SECTIONS = ("data", "model", "train", "eval")
+REMEDY_RECORD = "remedy_resolved"  # config.json key beside the config: the remedy's parts and settings
 
 # What a dataset records about its own data (`DatasetSpec.identify`): no --set may change it.
 RECORDED_DATA_KEYS = ("data.sha256", "data.labelled")
@@ -189,40 +194,6 @@ def _field_type(section: Any, name: str) -> Any:
     return hints[name]
 
 
-def _coerce(value: Any, kind: Any, key: str) -> Any:
-    """Turn a CLI string (or TOML value) into the field's declared type."""
-    origin = typing.get_origin(kind)
-    try:
-        if origin is dict:
-            if not isinstance(value, dict):
-                raise ValueError(value)
-            return {str(k): str(v) for k, v in value.items()}
-        if origin is tuple:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(int(item) for item in items if str(item).strip() != "")
-        if origin in (typing.Union, types.UnionType):
-            inner = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-            if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
-                return None
-            return _coerce(value, inner, key)
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind is float:
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        name = getattr(kind, "__name__", str(kind))
-        raise ConfigError(f"{key}: expected {name}, got {value!r}") from None
-
-
 def set_value(cfg: RunConfig, key: str, value: Any) -> None:
     """Set `section.field` (or a top-level field) on `cfg`; unknown keys are errors."""
     parts = key.split(".")
@@ -230,7 +201,7 @@ def set_value(cfg: RunConfig, key: str, value: Any) -> None:
         top = [f.name for f in dataclasses.fields(cfg) if f.name not in SECTIONS]
         if key not in top:
             raise ConfigError(f"unknown setting '{key}'.{closest(key, _all_keys())}")
-        setattr(cfg, key, _coerce(value, _field_type(cfg, key), key))
+        setattr(cfg, key, convert(value, _field_type(cfg, key), key))
         return
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise ConfigError(
@@ -241,7 +212,7 @@ def set_value(cfg: RunConfig, key: str, value: Any) -> None:
     names = [f.name for f in dataclasses.fields(section)]
     if parts[1] not in names:
         raise ConfigError(f"unknown setting '{key}'.{closest(key, _all_keys())}")
-    setattr(section, parts[1], _coerce(value, _field_type(section, parts[1]), key))
+    setattr(section, parts[1], convert(value, _field_type(section, parts[1]), key))
 
 
 def _all_keys() -> list[str]:
@@ -250,6 +221,13 @@ def _all_keys() -> list[str]:
     for name in SECTIONS:
         keys += [f"{name}.{f.name}" for f in dataclasses.fields(getattr(cfg, name))]
     return keys
+
+
+def changed_settings(before: RunConfig, after: RunConfig) -> dict[str, Any]:
+    """`section.key` -> value for every setting that `after` changes (what a remedy's `configure` set)."""
+    old, new = before.to_dict(), after.to_dict()
+    return {f"{section}.{key}": value for section in SECTIONS for key, value in new[section].items()
+            if old[section].get(key) != value}
 
 
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:

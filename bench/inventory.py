@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import store
 from bench.errors import ConfigError
-from bench.run import CHECKPOINT
+from bench.store import CHECKPOINT
 
 NEW, RUNNING, RESUMABLE, UNFINISHED = "new", "running", "resumable", "unfinished"
 FINISHED, FAILED = "finished", "failed"

@@ -33,10 +33,10 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from bench import store
+from bench.cell import record_failure
 from bench.cells import Outcome, killed, run_cell, run_cell_in_own_process
 from bench.diagnostics import GRID
 from bench.errors import ConfigError
-from bench.run import record_failure
 from bench.suite import Cell, Suite
 
 CONNECT_TIMEOUT = "10s"  # to reach an existing dask scheduler
@@ -187,7 +187,7 @@ def _triage(cells: list[Cell], out: Path, summary: Summary, retry_failed: bool) 
 def _call(cell: Cell, backend: str, out: Path, suite: str, data_dir: str | None, threads: int | None,
           progress: bool, log_to: tuple[str, ...]) -> Call:
     """The call that runs `cell`: here for `sequential` (with progress), else in a process of its own."""
-    args = (cell.config.to_dict(), str(out), suite, data_dir)
+    args = (cell.run.record(), str(out), suite, data_dir)
     if backend == "sequential":
         return delayed(run_cell)(*args, threads, progress, log_to)
     return delayed(run_cell_in_own_process)(*args, threads, log_to)

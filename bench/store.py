@@ -36,7 +36,8 @@ from bench.errors import ConfigError
 CONFIG = "config.json"
 METRICS = "metrics.json"
 MODEL = "model.pt"
-CURVE = "curve"
+CHECKPOINT = "checkpoint.pt"  # the training state after the last epoch end, while a run is unfinished
+CURVE = "curve"  # per-step training curve (step, epoch, kl_weight, rec, kl, elbo, mi, au)
 SNAPSHOTS = "posterior_mean"  # table of He et al.'s posterior-mean points (nz = 1 runs)
 LOCK = ".lock"
 SUITE = "suite.json"  # what the suite was when last run: its cells and where it came from
@@ -252,15 +253,6 @@ def read_table(folder: Path, stem: str) -> pd.DataFrame | None:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:  # pyarrow's errors are OSErrors or ValueErrors
         raise _damaged(path, exc) from None
-
-
-def write_curve(folder: Path, rows: list[dict[str, Any]]) -> Path:
-    """The per-step training curve (step, epoch, kl_weight, rec, kl, elbo, mi, au)."""
-    return write_table(folder, CURVE, rows)
-
-
-def read_curve(folder: Path) -> pd.DataFrame | None:
-    return read_table(folder, CURVE)
 
 
 def run_status(folder: Path) -> str | None:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cell import Resolved, plan_run, resolve
 from bench.config import SECTIONS, RunConfig, set_value
 from bench.data.datasets import find_dataset
 from bench.errors import ConfigError, closest
-from bench.run import plan_run, resolve_config
 from bench.store import check_suite_name
 from remedies import registry
 
@@ -68,9 +68,13 @@ _DEFAULTS = Grid(datasets=(), remedies=(), seeds=(0,), settings={})  # what the 
 class Cell:
     """One run of a suite, resolved and checked, with the sizes the scheduler orders by."""
 
-    config: RunConfig
+    run: Resolved
     sentences: dict[str, int]  # per split of the loaded corpus
     row_group: str | None = None  # the `label` of the grid that made it, for suite.json and the report
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
 
     @property
     def run_id(self) -> str:
@@ -123,8 +127,8 @@ def load_suite(
     path = find_suite(source)
     where = _where(path)
     name, description, grids = _parse(_read(path, where), where, path.stem, path.parent)
-    configs = _expand(grids, _checked(dict(overrides or {}), "--set"), where, path.parent)
-    return Suite(name, description, str(path), _check_cells(configs, data_dir, where))
+    runs = _expand(grids, _checked(dict(overrides or {}), "--set"), where, path.parent)
+    return Suite(name, description, str(path), _check_cells(runs, data_dir, where))
 
 
 def describe_suites() -> list[dict[str, Any]]:
@@ -301,37 +305,37 @@ def _checked(settings: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _expand(
     grids: list[Grid], overrides: dict[str, Any], where: str, base: Path
-) -> list[tuple[RunConfig, str | None]]:
-    """Resolved configs with their grid's label, one per distinct run id, in suite order.
+) -> list[tuple[Resolved, str | None]]:
+    """Resolved runs with their grid's label, one per distinct run id, in suite order.
 
     Settings apply from general to specific: the suite's (then an extra
     grid's), the dataset entry's, the remedy entry's, then --set. A cell
     that two grids both produce runs once, in the first grid's row group.
     """
-    configs: dict[str, tuple[RunConfig, str | None]] = {}
+    runs: dict[str, tuple[Resolved, str | None]] = {}
     for grid in grids:
         for dataset in grid.datasets:
             for remedy in grid.remedies:
                 settings = {**grid.settings, **dataset.settings, **remedy.settings, **overrides}
                 for seed in grid.seeds:
                     try:
-                        cfg = resolve_config(dataset.value, remedy.value, seed, settings, base)
+                        run = resolve(dataset.value, remedy.value, seed, settings, base)
                     except ConfigError as exc:
                         cell = f"{dataset.value} / {remedy.value} / seed {seed}"
                         raise ConfigError(f"{where}, cell {cell}: {exc}") from None
-                    configs.setdefault(cfg.run_id(), (cfg, grid.label))
-    return list(configs.values())
+                    runs.setdefault(run.run_id(), (run, grid.label))
+    return list(runs.values())
 
 
 def _check_cells(
-    configs: list[tuple[RunConfig, str | None]], data_dir: str | None, where: str
+    runs: list[tuple[Resolved, str | None]], data_dir: str | None, where: str
 ) -> tuple[Cell, ...]:
     """Plan every cell (each distinct dataset is loaded once) and keep the sizes."""
     cells = []
-    for cfg, row_group in configs:
+    for run, row_group in runs:
         try:
-            plan = plan_run(cfg, data_dir)
+            plan = plan_run(run, data_dir)
         except ConfigError as exc:
-            raise ConfigError(f"{where}, dataset '{cfg.dataset}': {exc}") from None
-        cells.append(Cell(cfg, {split: len(ids) for split, ids in plan.corpus.splits.items()}, row_group))
+            raise ConfigError(f"{where}, dataset '{run.config.dataset}': {exc}") from None
+        cells.append(Cell(run, {split: len(ids) for split, ids in plan.corpus.splits.items()}, row_group))
     return tuple(cells)

@@ -6,6 +6,10 @@ sentence, loss = mean over sentences of rec + kl_weight * KL. After each
 epoch the validation negative ELBO at KL weight 1 selects the best
 checkpoint; from epoch 15 on, 2 epochs without improvement halve the lr and
 reload the best weights; 5 halvings end training.
+
+`Trainer.fit` owns the loop: the remedy's pretraining or the resume from a
+checkpoint, the epochs, a checkpoint after each, and the best weights at the
+end; it hands back the `FitRecord` that metrics.json keeps.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
+from bench import store
 from bench.config import RunConfig
 from bench.data.batching import Batch, make_batches
 from bench.data.datasets import Corpus
@@ -30,7 +37,7 @@ from bench.metrics import active_units, mutual_info, mutual_info_batched
 from bench.models import SentenceVAE, build_model
 from bench.models.vae import LossTerms
 from bench.trackers import Tracker
-from remedies.base import Remedy
+from remedies.base import Horizon, Remedy
 
 EPOCH_SEED_STRIDE = 1_000_003  # seed x stride + epoch: distinct per (seed, epoch) for any run length
 
@@ -71,17 +78,42 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager[A
     return contextlib.nullcontext()
 
 
-class Trainer:
-    """Owns the model, the optimisers and the loop; remedies act through its methods.
+@dataclasses.dataclass(frozen=True)
+class FitRecord:
+    """What metrics.json keeps of a fit: model selection, how long it ran, and its time."""
 
-    Public methods a remedy may call: `loss_on(batch)`, `update(batch, ...)`,
-    `random_train_batch()`, `reset_decoder()`, `set_lr(lr)`, `scale_step_lr(factor)`.
+    best_epoch: int
+    epochs_run: int
+    steps: int
+    validation: list[dict[str, float]]  # per epoch: validation metrics and the lr
+    resumed_from_epoch: int | None  # None: trained in one go
+    train_s: float  # training with validation and pretraining, across resumes
+    train_steps_s: float  # training steps alone
+    train_tokens: int  # target tokens seen by training steps
+
+    def fields(self) -> dict[str, Any]:
+        """The top-level metrics.json fields."""
+        return {"best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "steps": self.steps,
+                "validation": self.validation, "resumed_from_epoch": self.resumed_from_epoch}
+
+    def timings(self) -> dict[str, float]:
+        return {"train_s": self.train_s, "train_steps_s": self.train_steps_s,
+                "train_tokens_per_s": self.train_tokens / max(self.train_steps_s, 1e-9)}
+
+
+class Trainer:
+    """Owns the model, the optimisers and the loop; remedies act through its `TrainerView` members.
+
+    `remedies.base.TrainerView` lists what a hook may use: `step`, `epoch`,
+    `horizon`, `generator`, `update`, `random_train_batch`,
+    `shuffled_train_batches` and `reset_decoder`. Everything else here is the
+    harness's.
     """
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, remedy: Remedy) -> None:
         self.cfg = cfg
         self.corpus = corpus
-        self.remedy = remedy
+        self.remedy = copy.deepcopy(remedy)  # this run's own: its state never reaches another run
         self.device = torch.device(cfg.train.device)
         torch.manual_seed(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
@@ -89,6 +121,7 @@ class Trainer:
         self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size)
         if cfg.model.bn_gamma > 0:  # BatchNorm cannot normalise one sentence; BN-VAE's code skips it too
             self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
+        self.horizon = Horizon(steps_per_epoch=len(self.train_batches), epochs=cfg.train.epochs)
         self.valid_batches = split_batches(corpus.splits["valid"])
         diag = corpus.splits["valid"][: cfg.train.diag_batch]
         self.diag_batches = split_batches(diag)
@@ -99,18 +132,14 @@ class Trainer:
         self.curve: list[dict[str, Any]] = []
         self.protocol = ProtocolState(lr=cfg.train.lr)
         self.best_state: dict[str, Tensor] | None = None
-        self.last_terms: LossTerms | None = None  # of the latest update(), for the curve
+        self.last_terms: LossTerms | None = None  # of the latest update, for the curve
         self.step_tokens = 0  # target tokens seen by training steps
         self.step_seconds = 0.0  # time spent in training steps (no validation)
         self.train_seconds = 0.0  # training including validation, across resumes
         self.enc_opt, self.dec_opt = self._optimisers(cfg.train.lr)
         self.tracker = Tracker()  # sees each curve row and validation row; records nothing unless set
 
-    # --- pieces remedies use ------------------------------------------------
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.train_batches)
-
+    # --- pieces remedies use (TrainerView), and the lr the protocol sets ----
     def _optimisers(self, lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         def make(params: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
             trainable = [p for p in params if p.requires_grad]
@@ -126,7 +155,7 @@ class Trainer:
         self.enc_opt, self.dec_opt = self._optimisers(lr)
 
     def scale_step_lr(self, factor: float) -> None:
-        """This step's lr = factor x the protocol lr, keeping optimiser state (lr schedules)."""
+        """This step's lr = factor x the protocol lr, keeping optimiser state (the `lr_factor` hook)."""
         for optimiser in (self.enc_opt, self.dec_opt):
             for group in optimiser.param_groups:
                 group["lr"] = self.protocol.lr * factor
@@ -135,22 +164,25 @@ class Trainer:
         index = int(torch.randint(len(self.train_batches), (1,), generator=self.generator))
         return self.train_batches[index].to(self.device)
 
+    def shuffled_train_batches(self) -> Iterator[Batch]:
+        """One pass over the training batches in an order drawn with `generator`, on the device."""
+        order = torch.randperm(len(self.train_batches), generator=self.generator).tolist()
+        for index in order:
+            yield self.train_batches[index].to(self.device)
+
     def loss_on(self, batch: Batch, kl_weight: float | None = None) -> tuple[Tensor, LossTerms]:
-        """Training loss (mean over sentences) with the remedy's input and KL hooks."""
+        """Per-sentence training loss [B] (rec + weight x the remedy's KL term, on its decoder inputs)."""
         weight = self.kl_weight_now if kl_weight is None else kl_weight
         inputs = self.remedy.decoder_inputs(batch.inputs, UNK, self.generator)
         with autocast(self.cfg.train.precision, self.cfg.train.device):
             terms = self.model.loss_terms(batch, inputs=inputs)
         penalty = self.remedy.kl_term(terms.kl_per_dim.float())
-        loss = (terms.rec.float() + weight * penalty).mean()
-        if not torch.isfinite(loss):
-            raise Diverged(f"non-finite loss {loss.item()} at step {self.step}, epoch {self.epoch}")
-        return loss, terms
+        return terms.rec.float() + weight * penalty, terms
 
     def update(
         self, batch: Batch, *, encoder: bool = True, decoder: bool = True, kl_weight: float | None = None
-    ) -> LossTerms:
-        """One gradient step on `batch` for the chosen halves of the model.
+    ) -> Tensor:
+        """One gradient step on `batch` for the chosen halves; the per-sentence loss it took, detached.
 
         He et al.'s rule, also for a one-half step (aggressive training): the
         backward pass computes the gradient of both halves, the norm clip sees
@@ -158,7 +190,11 @@ class Trainer:
         other half would give the same gradient but a different clip, so a
         different update (docs/fidelity.md).
         """
-        loss, terms = self.loss_on(batch, kl_weight)
+        self.model.train()
+        per_sentence, terms = self.loss_on(batch, kl_weight)
+        loss = per_sentence.mean()
+        if not torch.isfinite(loss):
+            raise Diverged(f"non-finite loss {loss.item()} at step {self.step}, epoch {self.epoch}")
         self.enc_opt.zero_grad(set_to_none=True)
         self.dec_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -168,7 +204,7 @@ class Trainer:
         if decoder:
             self.dec_opt.step()
         self.last_terms = terms
-        return terms
+        return per_sentence.detach()
 
     def reset_decoder(self) -> None:
         """Re-initialise the decoder and its optimiser (pretraining remedies)."""
@@ -178,11 +214,61 @@ class Trainer:
         self.enc_opt, self.dec_opt = self._optimisers(self.protocol.lr)
 
     # --- the loop -----------------------------------------------------------
-    def train_step(self, batch: Batch) -> None:
+    def fit(self, checkpoint: Path | None = None, progress: bool = False) -> FitRecord:
+        """The whole training, left with the best weights loaded.
+
+        Continues from `checkpoint` when it holds a state that reads whole,
+        else starts with the remedy's `before_training` (counted as training
+        time); runs epochs until the protocol ends them, saving `checkpoint`
+        after each but the last.
+        """
+        resumed = self._resume(checkpoint) if checkpoint is not None else None
+        if resumed is None:
+            started = time.perf_counter()
+            self.remedy.before_training(self)
+            self.train_seconds += time.perf_counter() - started
+        with tqdm(total=self.horizon.total_steps, initial=self.step, unit="step", disable=not progress,
+                  desc=f"{self.cfg.remedy[:40]} seed {self.cfg.seed}", leave=False) as bar:
+            while not self.finished:
+                started = time.perf_counter()
+                self.run_epoch(bar)
+                self.train_seconds += time.perf_counter() - started
+                bar.set_postfix(epoch=self.epoch, kl=f"{self.protocol.history[-1]['kl']:.2f}")
+                if checkpoint is not None and not self.finished:
+                    store.save_torch(checkpoint, self.state_dict())
+        self.load_best()
+        return FitRecord(
+            best_epoch=self.protocol.best_epoch, epochs_run=self.epoch, steps=self.step,
+            validation=self.protocol.history, resumed_from_epoch=resumed, train_s=self.train_seconds,
+            train_steps_s=self.step_seconds, train_tokens=self.step_tokens,
+        )
+
+    def _resume(self, checkpoint: Path) -> int | None:
+        """Continue from the last epoch's checkpoint if there is one that reads whole; its epoch.
+
+        A damaged checkpoint (a partial copy, a dying disk) is deleted and the
+        run starts over: half a training state would silently train a different run.
+        """
+        if not checkpoint.exists():
+            return None
+        try:
+            state = store.load_torch(checkpoint)
+        except store.Damaged:
+            checkpoint.unlink()
+            return None
+        self.load_state_dict(state)
+        return self.epoch
+
+    def traces(self) -> dict[str, list[dict[str, Any]]]:
+        """What training recorded so far, by store table: the curve, and posterior-mean snapshots if any."""
+        return {store.CURVE: self.curve, store.SNAPSHOTS: self.snapshots}
+
+    def run_step(self, batch: Batch) -> None:
+        """One training step: the schedule hooks, the remedy's step or a plain update, a curve row."""
         self.model.train()
         batch = batch.to(self.device)
-        self.kl_weight_now = self.remedy.kl_weight(self.step, self.steps_per_epoch)
-        self.remedy.before_step(self)
+        self.kl_weight_now = self.remedy.kl_weight(self.step, self.horizon)
+        self.scale_step_lr(self.remedy.lr_factor(self.step, self.horizon))
         self.last_terms = None
         if not self.remedy.train_step(self, batch):
             self.update(batch)
@@ -305,11 +391,9 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
 
     def run_epoch(self, progress: Any = None) -> None:
-        order = torch.randperm(len(self.train_batches), generator=self.generator).tolist()
         started = time.perf_counter()
-        for index in order:
-            batch = self.train_batches[index]
-            self.train_step(batch)
+        for batch in self.shuffled_train_batches():
+            self.run_step(batch)
             self.step_tokens += batch.n_words
             if progress is not None:
                 progress.update(1)

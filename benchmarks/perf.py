@@ -70,16 +70,15 @@ def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none"
     import torch
 
     from bench.allocator import retain_freed_memory
-    from bench.run import plan_run, resolve_config
+    from bench.cell import plan_run, resolve
     from bench.train import Trainer
 
-    retain_freed_memory()  # as `bench.run.execute` does for every run
+    retain_freed_memory()  # as `bench.cell.execute` does for every run
     torch.manual_seed(0)
-    cfg = resolve_config("ptb-small", remedy, 0, {
+    run = resolve("ptb-small", remedy, 0, {
         **SIZES[size], "train.diag_every": 0, "train.precision": precision, "eval.precision": precision,
     })
-    plan = plan_run(cfg, data_dir)
-    return Trainer(cfg, plan.corpus, plan.remedy)
+    return Trainer(run.config, plan_run(run, data_dir).corpus, run.remedy)
 
 
 def _step_kernels_seconds(trainer: Any, tokens: int, precision: str) -> tuple[float, float]:
@@ -104,12 +103,12 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
     steps = WORK["train"][size][quick]
     batches = trainer.train_batches
     for batch in batches[:3]:  # warm-up: allocator, oneDNN kernels
-        trainer.train_step(batch)
+        trainer.run_step(batch)
     tokens = 0
     started = time.perf_counter()
     for index in range(steps):
         batch = batches[(3 + index) % len(batches)]
-        trainer.train_step(batch)
+        trainer.run_step(batch)
         tokens += batch.n_words
     seconds = time.perf_counter() - started
     model = trainer.cfg.model
@@ -173,7 +172,7 @@ def measure_aggressive(size: str, precision: str, data_dir: str | None, quick: b
     batches = trainer.train_batches if not quick else trainer.train_batches[:40]
     started = time.perf_counter()
     for batch in batches:
-        trainer.train_step(batch)
+        trainer.run_step(batch)
     seconds = time.perf_counter() - started
     inner = getattr(trainer.remedy, "inner_steps", [])
     epoch_seconds = seconds * len(trainer.train_batches) / len(batches)

@@ -188,7 +188,7 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
     """One seed of collapse-bench on the same config, stored under `--out`."""
     import torch
 
-    from bench.run import execute, plan_run, resolve_config
+    from bench.cell import execute, plan_run, resolve
 
     torch.set_num_threads(1)
     overrides = {
@@ -198,17 +198,17 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
         "eval.mi_estimator": "whole" if setting.whole_set_mi else "batch",
         "data.train_limit": args.train_limit,
     }
-    cfg = resolve_config("ptb-small", setting.remedy, seed, overrides)
+    run = resolve("ptb-small", setting.remedy, seed, overrides)
     started = time.perf_counter()
-    metrics = execute(plan_run(cfg, args.data_dir), Path(args.out), "side-by-side")
+    metrics = execute(plan_run(run, args.data_dir), Path(args.out), "side-by-side")
     if metrics["status"] != "finished":
-        raise RuntimeError(f"harness run {cfg.run_id()} {metrics['status']}: {metrics.get('reason')}")
+        raise RuntimeError(f"harness run {run.run_id()} {metrics['status']}: {metrics.get('reason')}")
     mi_key = "mi" if setting.whole_set_mi else "mi_batch"
     validation = [{"loss": row["loss"], "kl": row["kl"], "mi": row[mi_key], "au": int(row["au"])}
                   for row in metrics["validation"]]
     test = {"loss": -metrics["test"]["elbo"], "kl": metrics["test"]["kl"], "mi": metrics["test"]["mi"],
             "au": metrics["test"]["au"], "nll": metrics["test"]["nll"]}
-    return {"side": "harness", "seed": seed, "run_id": cfg.run_id(), "validation": validation,
+    return {"side": "harness", "seed": seed, "run_id": run.run_id(), "validation": validation,
             "test": test, "wall_s": time.perf_counter() - started,
             "harness_train_s": metrics["timings"]["train_s"]}
 

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import ConfigError
-from remedies.base import Remedy
+from remedies.base import Remedy, TrainerView
 from remedies.registry import register
 
 if TYPE_CHECKING:
     from bench.data.batching import Batch
-    from bench.models.vae import LossTerms
-    from bench.train import Trainer
 
 
 STOP_MI = {"batch": "mi_batch", "whole": "mi"}  # estimate -> key of the validation metrics
@@ -73,7 +71,7 @@ class Aggressive(Remedy):
                 f"aggressive: stop_mi must be one of {', '.join(STOP_MI)}, got '{self.stop_mi}'"
             )
 
-    def train_step(self, trainer: Trainer, batch: Batch) -> bool:
+    def train_step(self, trainer: TrainerView, batch: Batch) -> bool:
         """While aggressive: the inner encoder loop, then a decoder-only step; else a plain step."""
         if not self.active:
             return False
@@ -81,7 +79,7 @@ class Aggressive(Remedy):
         trainer.update(batch, encoder=False, decoder=True)
         return True
 
-    def _train_encoder(self, trainer: Trainer, batch: Batch) -> int:
+    def _train_encoder(self, trainer: TrainerView, batch: Batch) -> int:
         """Encoder-only steps; returns how many were taken.
 
         The stop rule compares the per-word training loss (sum over sentences
@@ -92,8 +90,7 @@ class Aggressive(Remedy):
         previous, window_loss, window_words = float("inf"), 0.0, 0
         current = batch
         for step in range(1, self.max_inner + 1):
-            terms = trainer.update(current, encoder=True, decoder=False)
-            window_loss += _summed_loss(trainer, terms)
+            window_loss += float(trainer.update(current, encoder=True, decoder=False).sum())
             window_words += current.n_words
             current = trainer.random_train_batch()
             if step % self.check_every == 0:
@@ -103,7 +100,7 @@ class Aggressive(Remedy):
                 previous, window_loss, window_words = loss, 0.0, 0
         return self.max_inner
 
-    def on_epoch_end(self, trainer: Trainer, val_metrics: dict[str, float]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, val_metrics: dict[str, float]) -> None:
         """Turn aggressive mode off for good once validation MI goes down."""
         if not self.active:
             return
@@ -126,9 +123,3 @@ class Aggressive(Remedy):
         self.previous_mi = state.get("previous_mi", 0.0)
         self.inner_steps = list(state.get("inner_steps", []))
         self.stopped_after_epoch = state.get("stopped_after_epoch", -1)
-
-
-def _summed_loss(trainer: Trainer, terms: LossTerms) -> float:
-    """The batch's training loss summed over sentences, as the trainer weighted it."""
-    penalty = trainer.remedy.kl_term(terms.kl_per_dim.detach().float())
-    return float((terms.rec.detach().float() + trainer.kl_weight_now * penalty).sum())

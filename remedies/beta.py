@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from remedies.base import Remedy
+from remedies.base import Horizon, Remedy
 from remedies.kl_annealing import check_unit_interval
 from remedies.registry import register
 
@@ -29,5 +29,5 @@ class Beta(Remedy):
     def __post_init__(self) -> None:
         check_unit_interval("beta", "beta", self.beta)
 
-    def kl_weight(self, step: int, steps_per_epoch: int) -> float:
+    def kl_weight(self, step: int, horizon: Horizon) -> float:
         return self.beta

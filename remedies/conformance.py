@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from bench.cell import plan_run, resolve
+from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.vocab import BOS, PAD, UNK
-from bench.run import plan_run, resolve_config
 from bench.train import Trainer
 from remedies import registry
-from remedies.base import Remedy
-from remedies.composite import Composite
+from remedies.base import Horizon, Remedy
 
 # Settings under which a run takes a step in milliseconds: 40 sentences of 4 words, 8-unit layers.
 TINY = {
@@ -49,21 +49,9 @@ def _require(ok: bool, message: str) -> None:
         raise ConformanceError(message)
 
 
-def _parts(spec: str) -> list[Remedy]:
-    remedy = registry.parse(spec)
-    return list(remedy.parts) if isinstance(remedy, Composite) else [remedy]
-
-
-def _configured(spec: str, epochs: int = 5) -> Remedy:
-    """The remedy as the trainer gets it: parsed, and configured on the config it trains under."""
-    remedy = registry.parse(spec)
-    remedy.configure(resolve_config("synthetic", spec, 0, {"train.epochs": epochs}))
-    return remedy
-
-
 def check_builds_with_defaults(spec: str) -> None:
     """Every parameter has a default, so the bare name is a valid spec."""
-    for part in _parts(spec):
+    for part in registry.parse(spec).parts():
         remedy = registry.get(part.name)()
         _require(remedy.name == part.name, f"registered as '{part.name}' but named '{remedy.name}'")
 
@@ -76,23 +64,26 @@ def check_spec_round_trips(spec: str) -> None:
              f"spec {remedy.spec()!r} parses back as {again.spec()!r} with {again.params()}")
 
 
-def check_configure_is_idempotent(spec: str) -> None:
-    """`configure` may run more than once on a config (the run plans, then trains)."""
-    cfg = resolve_config("synthetic", spec, 0, {})
+def check_configure_leaves_the_remedy_as_it_was(spec: str) -> None:
+    """`configure` returns the config and keeps nothing of it: it runs once, when the run is resolved,
+    and what a hook needs later (the horizon) it is given."""
     remedy = registry.parse(spec)
-    once = remedy.configure(copy.deepcopy(cfg))
-    _require(remedy.configure(copy.deepcopy(once)) == once,
-             "configure changes a config it already configured")
+    before = copy.deepcopy(remedy.parts())
+    cfg = remedy.configure(RunConfig())
+    _require(isinstance(cfg, RunConfig), f"configure returned {type(cfg).__name__}, not the config")
+    _require(remedy.parts() == before, "configure changed the remedy (state derived from the config?)")
 
 
-def check_kl_weight_in_unit_interval(spec: str) -> None:
-    """The KL weight stays in [0, 1] at every step (1 is the ELBO)."""
-    remedy = _configured(spec)
+def check_schedules_stay_in_range(spec: str) -> None:
+    """The KL weight and the lr factor stay in [0, 1] at every step of any horizon (1: the ELBO, the
+    protocol's lr)."""
+    remedy = registry.parse(spec)
     for steps_per_epoch in (1, 7, 100):
+        horizon = Horizon(steps_per_epoch, epochs=5)
         for step in range(0, 6 * steps_per_epoch, max(1, steps_per_epoch // 10)):
-            weight = remedy.kl_weight(step, steps_per_epoch)
-            _require(0.0 <= weight <= 1.0,
-                     f"kl_weight({step}, steps_per_epoch={steps_per_epoch}) = {weight}, not in [0, 1]")
+            for hook in (remedy.kl_weight, remedy.lr_factor):
+                value = hook(step, horizon)
+                _require(0.0 <= value <= 1.0, f"{hook.__name__}({step}, {horizon}) = {value}, not in [0, 1]")
 
 
 def check_decoder_inputs_keep_shape_and_targets(spec: str) -> None:
@@ -100,7 +91,7 @@ def check_decoder_inputs_keep_shape_and_targets(spec: str) -> None:
     targets and the caller's tensor are untouched."""
     batch = collate([[5, 6, 7, 8], [9, 10], [11, 12, 13]], [0, 1, 2])
     tokens = batch.tokens.clone()
-    inputs = _configured(spec).decoder_inputs(batch.inputs, UNK, torch.Generator().manual_seed(0))
+    inputs = registry.parse(spec).decoder_inputs(batch.inputs, UNK, torch.Generator().manual_seed(0))
     _require(inputs.shape == batch.inputs.shape and inputs.dtype == batch.inputs.dtype,
              f"decoder_inputs returned {tuple(inputs.shape)} {inputs.dtype}, "
              f"given {tuple(batch.inputs.shape)} {batch.inputs.dtype}")
@@ -114,7 +105,7 @@ def check_decoder_inputs_keep_shape_and_targets(spec: str) -> None:
 def check_kl_term_is_per_sentence(spec: str) -> None:
     """`kl_term` turns [B, nz] KL into a finite, non-negative [B] penalty."""
     kl = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
-    term = _configured(spec).kl_term(kl)
+    term = registry.parse(spec).kl_term(kl)
     _require(term.shape == (6,), f"kl_term of a [6, 3] KL has shape {tuple(term.shape)}, not [6]")
     _require(bool(torch.all(torch.isfinite(term)) and torch.all(term >= 0)),
              "kl_term is negative or not finite")
@@ -122,7 +113,7 @@ def check_kl_term_is_per_sentence(spec: str) -> None:
 
 def check_cites_a_paper(spec: str) -> None:
     """`paper` and the docstring's first line (what `list remedies` shows) cite the method's paper."""
-    for part in _parts(spec):
+    for part in registry.parse(spec).parts():
         cls = type(part)
         _require(bool(re.search(r"(19|20)\d\d", cls.paper)),
                  f"{cls.__name__}: set `paper` to 'Author et al. YEAR, ...'")
@@ -133,7 +124,7 @@ def check_cites_a_paper(spec: str) -> None:
 
 def check_state_round_trips(spec: str) -> None:
     """`load_state_dict(state_dict())` restores the run-time state, so a resumed run carries on."""
-    remedy = _configured(spec)
+    remedy = registry.parse(spec)
     state = remedy.state_dict()
     fresh = registry.parse(spec)
     fresh.load_state_dict(copy.deepcopy(state))
@@ -142,12 +133,11 @@ def check_state_round_trips(spec: str) -> None:
 
 def check_one_training_step(spec: str) -> None:
     """One training step on tiny synthetic data changes the weights and logs finite numbers."""
-    cfg = resolve_config("synthetic", spec, 0, TINY)
-    plan = plan_run(cfg)
-    trainer = Trainer(cfg, plan.corpus, plan.remedy)
+    run = resolve("synthetic", spec, 0, TINY)
+    trainer = Trainer(run.config, plan_run(run).corpus, run.remedy)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.remedy.before_training(trainer)
-    trainer.train_step(trainer.train_batches[0])
+    trainer.run_step(trainer.train_batches[0])
     row = trainer.curve[-1]
     _require(math.isfinite(row.get("rec", math.nan)) and math.isfinite(row.get("kl", math.nan)),
              f"the step logged rec {row.get('rec')} and KL {row.get('kl')}")
@@ -157,14 +147,14 @@ def check_one_training_step(spec: str) -> None:
 
 
 CHECKS: tuple[Check, ...] = (
-    check_builds_with_defaults, check_spec_round_trips, check_configure_is_idempotent,
-    check_kl_weight_in_unit_interval, check_decoder_inputs_keep_shape_and_targets,
+    check_builds_with_defaults, check_spec_round_trips, check_configure_leaves_the_remedy_as_it_was,
+    check_schedules_stay_in_range, check_decoder_inputs_keep_shape_and_targets,
     check_kl_term_is_per_sentence, check_cites_a_paper, check_state_round_trips, check_one_training_step,
 )
 
 
 def check_id(check: Check) -> str:
-    """A check's short name, for test ids and messages: `kl_weight_in_unit_interval`."""
+    """A check's short name, for test ids and messages: `schedules_stay_in_range`."""
     return check.__name__.removeprefix("check_")
 
 

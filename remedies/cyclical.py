@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from bench.errors import ConfigError
-from remedies.base import Remedy
+from remedies.base import Horizon, Remedy
 from remedies.kl_annealing import check_unit_interval, linear_warmup
 from remedies.registry import register
-
-if TYPE_CHECKING:
-    from bench.config import RunConfig
-    from bench.train import Trainer
 
 
 def cyclical_weight(step: int, period: float, ratio: float, start: float = 0.0) -> float:
@@ -51,7 +45,7 @@ class Cyclical(Remedy):
     """Cyclical KL annealing: M cycles, each a linear ramp to 1 over ratio R, then 1 (Fu et al. 2019).
 
     Fu et al. (NAACL 2019, arXiv:1903.10145) split the training horizon
-    (`train.epochs` x steps per epoch, read in `configure`) into `cycles`
+    (`train.epochs` x steps per epoch, as the trainer passes it) into `cycles`
     periods; in each, beta rises linearly from `start` to 1 over the first
     `ratio` of the period and stays at 1 for the rest. Restarting lets later
     cycles reuse the latent codes learnt in earlier ones. Defaults follow
@@ -69,7 +63,6 @@ class Cyclical(Remedy):
     ratio: float = 0.5
     start: float = 0.1
     lr_restart: bool = True
-    horizon_epochs: int = dataclasses.field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.cycles < 1:
@@ -78,25 +71,12 @@ class Cyclical(Remedy):
             raise ConfigError(f"cyclical: ratio must be in (0, 1], got {self.ratio}")
         check_unit_interval("cyclical", "start", self.start)
 
-    def configure(self, cfg: RunConfig) -> RunConfig:
-        """Read the horizon: the cycles divide `train.epochs`."""
-        self.horizon_epochs = cfg.train.epochs
-        return cfg
+    def _period(self, horizon: Horizon) -> float:
+        """Steps per cycle: the cycles divide the planned training."""
+        return horizon.total_steps / self.cycles
 
-    def _period(self, steps_per_epoch: int) -> float:
-        if self.horizon_epochs < 1:
-            raise RuntimeError("cyclical: configure(cfg) must be called before training")
-        return self.horizon_epochs * steps_per_epoch / self.cycles
+    def kl_weight(self, step: int, horizon: Horizon) -> float:
+        return cyclical_weight(step, self._period(horizon), self.ratio, self.start)
 
-    def kl_weight(self, step: int, steps_per_epoch: int) -> float:
-        return cyclical_weight(step, self._period(steps_per_epoch), self.ratio, self.start)
-
-    def before_step(self, trainer: Trainer) -> None:
-        if self.lr_restart:
-            trainer.scale_step_lr(cosine_restart(trainer.step, self._period(trainer.steps_per_epoch)))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"horizon_epochs": self.horizon_epochs}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.horizon_epochs = state.get("horizon_epochs", self.horizon_epochs)
+    def lr_factor(self, step: int, horizon: Horizon) -> float:
+        return cosine_restart(step, self._period(horizon)) if self.lr_restart else 1.0

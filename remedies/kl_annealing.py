@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
-from remedies.base import Remedy
+from remedies.base import Horizon, Remedy
 from remedies.registry import register
 
 SHAPES = ("linear", "logistic")
@@ -107,8 +107,8 @@ class KLAnnealing(Remedy):
         if self.steepness <= 0:
             raise ConfigError(f"kl-annealing: steepness must be > 0, got {self.steepness}")
 
-    def kl_weight(self, step: int, steps_per_epoch: int) -> float:
-        length = warmup_length(self.epochs, self.steps, steps_per_epoch)
+    def kl_weight(self, step: int, horizon: Horizon) -> float:
+        length = warmup_length(self.epochs, self.steps, horizon.steps_per_epoch)
         if self.shape == "logistic":
             return logistic_warmup(step, length, self.start, self.steepness)
         return linear_warmup(step, length, self.start)

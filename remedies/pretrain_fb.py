@@ -5,27 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor
 
 from bench.errors import ConfigError
-from remedies.base import Remedy
+from remedies.base import Horizon, Remedy, TrainerView
 from remedies.free_bits import check_floor, free_bits_per_example
 from remedies.kl_annealing import linear_warmup
 from remedies.registry import register
 
 if TYPE_CHECKING:
     from bench.config import RunConfig
-    from bench.train import Trainer
 
 
-def pretrain_autoencoder(trainer: Trainer, epochs: int) -> None:
+def pretrain_autoencoder(trainer: TrainerView, epochs: int) -> None:
     """`epochs` passes over the training batches at KL weight 0, in a seeded random order."""
-    trainer.model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(trainer.train_batches), generator=trainer.generator).tolist()
-        for index in order:
-            trainer.update(trainer.train_batches[index].to(trainer.device), kl_weight=0.0)
+        for batch in trainer.shuffled_train_batches():
+            trainer.update(batch, kl_weight=0.0)
 
 
 @register("pretrain-fb")
@@ -68,13 +64,13 @@ class PretrainFreeBits(Remedy):
         cfg.train.decay_patience = 5
         return cfg
 
-    def before_training(self, trainer: Trainer) -> None:
+    def before_training(self, trainer: TrainerView) -> None:
         """The autoencoder stage, then a fresh decoder (and fresh optimisers)."""
         pretrain_autoencoder(trainer, self.pretrain_epochs)
         trainer.reset_decoder()
 
-    def kl_weight(self, step: int, steps_per_epoch: int) -> float:
-        return linear_warmup(step, self.warmup_epochs * steps_per_epoch, start=0.0)
+    def kl_weight(self, step: int, horizon: Horizon) -> float:
+        return linear_warmup(step, self.warmup_epochs * horizon.steps_per_epoch, start=0.0)
 
     def kl_term(self, kl_per_dim: Tensor) -> Tensor:
         return free_bits_per_example(kl_per_dim, self.target_kl / kl_per_dim.shape[-1])

@@ -4,11 +4,10 @@ Built-ins are registered with `@register("name")` in their own module under
 `remedies/` and imported only when asked for; installed packages add remedies
 through the entry-point group `collapse_bench.remedies` (name = "module:Class"),
 loaded on first use, so a broken plugin fails only when used, naming itself.
+Registration checks the hooks a remedy overrides against the hooks' signatures.
 
-Spec syntax (CLI `--remedy` and suite files):
-    name                          defaults
-    name(key=value,key=value)     parameters
-    a(...)+b(...)                 composition
+Specs follow the grammar of `bench.syntax` (`name`, `name(key=value,...)`,
+`a+b`); parameter values are converted by its `convert`, as `--set` values are.
 """
 
 from __future__ import annotations
@@ -16,14 +15,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import re
+import inspect
 import typing
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
 from bench.errors import ConfigError, closest
-from remedies.base import HOOKS, Remedy
+from bench.syntax import convert, parse_spec
+from remedies.base import HOOKS, Combine, Remedy
 
 ENTRY_POINT_GROUP = "collapse_bench.remedies"
 
@@ -39,9 +39,6 @@ BUILTIN_MODULES: dict[str, str] = {
     "bn-vae": "remedies.bn_vae",
     "pretrain-fb": "remedies.pretrain_fb",
 }
-
-# Hooks a composite may chain; every other hook is taken over by one remedy at most.
-CHAINED_HOOKS = frozenset({"configure", "on_epoch_end"})
 
 _registered: dict[str, type[Remedy]] = {}
 
@@ -82,7 +79,8 @@ def registered(name: str, cls: type[Remedy]) -> Iterator[type[Remedy]]:
 
 
 def _check_methods(name: str, cls: type[Remedy]) -> None:
-    """A public method that is not a hook is almost always a misspelt hook."""
+    """A public method that is not a hook is almost always a misspelt hook; a hook must take the
+    hook's parameters, or the trainer's call would fail mid-run or pass values under the wrong name."""
     allowed = set(HOOKS) | set(dir(Remedy))
     for attr, value in vars(cls).items():
         if callable(value) and not attr.startswith("_") and attr not in allowed:
@@ -91,6 +89,22 @@ def _check_methods(name: str, cls: type[Remedy]) -> None:
                 f"remedy '{name}' ({cls.__module__}): method '{attr}' is not a hook.{hint} "
                 "Prefix helpers with '_'."
             )
+    for hook in cls.overridden_hooks():
+        expected, given = _parameters(getattr(Remedy, hook)), _parameters(getattr(cls, hook))
+        if given != expected:
+            raise ConfigError(
+                f"remedy '{name}' ({cls.__module__}): hook '{hook}' takes ({', '.join(given)}); "
+                f"it must take ({', '.join(expected)}), see docs/plugins.md"
+            )
+
+
+def _parameters(method: Callable[..., Any]) -> list[str]:
+    """The parameter names a hook must take, `self` included; extra ones with defaults are allowed."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # not introspectable (a C callable): let the call decide
+        return ["?"]
+    return [p.name for p in signature.parameters.values() if p.default is inspect.Parameter.empty]
 
 
 def _plugin_entry_points() -> dict[str, Any]:
@@ -154,45 +168,6 @@ def _default(field: dataclasses.Field) -> Any:
     return None
 
 
-_PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\((.*)\))?\s*$")
-
-
-def _split_top_level(text: str, sep: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if char == sep and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
-
-
-def _coerce_param(remedy: str, field: dataclasses.Field, raw: Any) -> Any:
-    kind = typing.get_type_hints(_registered[remedy])[field.name]
-    try:
-        if kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            return str(raw).lower() in ("true", "1")
-        if kind is int:
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError(raw)
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"remedy '{remedy}': parameter '{field.name}' expects "
-            f"{getattr(kind, '__name__', kind)}, got {raw!r}"
-        ) from None
-
-
 def build(name: str, params: dict[str, Any]) -> Remedy:
     """Instantiate one remedy from keyword parameters, checking names and types."""
     cls = get(name)
@@ -204,35 +179,18 @@ def build(name: str, params: dict[str, Any]) -> Remedy:
                 f"remedy '{name}' has no parameter '{key}'.{closest(key, list(fields))} "
                 f"Parameters: {known}"
             )
+    kinds = typing.get_type_hints(cls)
+    values = {key: convert(value, kinds[key], f"remedy '{name}': parameter '{key}'")
+              for key, value in params.items()}
     try:
-        return cls(**{key: _coerce_param(name, fields[key], value) for key, value in params.items()})
+        return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"remedy '{name}': {exc}") from None
 
 
 def parse(spec: str) -> Remedy:
     """Parse `a(k=v)+b` into one Remedy (a Composite when there is a '+')."""
-    if not spec or not spec.strip():
-        raise ConfigError("empty remedy spec: give a name such as 'none' or 'kl-annealing'")
-    parts = []
-    for text in _split_top_level(spec, "+"):
-        match = _PART.match(text)
-        if not match:
-            raise ConfigError(
-                f"cannot parse remedy '{text.strip()}' in '{spec}': "
-                "expected name or name(key=value,...)"
-            )
-        name, inner = match.group(1), match.group(2)
-        params: dict[str, str] = {}
-        for item in _split_top_level(inner or "", ","):
-            if not item.strip():
-                continue
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"remedy '{name}': expected key=value, got '{item.strip()}'")
-            params[key.strip()] = value.strip()
-        parts.append(build(name, params))
-    return compose(parts)
+    return compose([build(part.name, part.params) for part in parse_spec(spec)])
 
 
 def compose(parts: list[Remedy]) -> Remedy:
@@ -243,7 +201,7 @@ def compose(parts: list[Remedy]) -> Remedy:
         return parts[0]
     owners: dict[str, str] = {}
     for part in parts:
-        for hook in part.overridden_hooks() - CHAINED_HOOKS:
+        for hook in sorted(h for h in part.overridden_hooks() if HOOKS[h] is Combine.OWNER):
             if hook in owners:
                 raise ConfigError(
                     f"remedies '{owners[hook]}' and '{part.name}' both take over the "

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from bench.data.vocab import BOS, PAD
-from remedies.base import Remedy
+from remedies.base import Remedy, parameter
 from remedies.kl_annealing import check_unit_interval
 from remedies.registry import register
 
@@ -42,12 +41,12 @@ class WordDropout(Remedy):
 
     paper = "Bowman et al. 2016, arXiv:1511.06349"
 
-    keep: float = 0.5
+    keep: float = parameter(0.5, neutral=1.0)
 
     def __post_init__(self) -> None:
         check_unit_interval("word-dropout", "keep", self.keep)
 
-    def decoder_inputs(self, inputs: Tensor, unk: int, generator: Any) -> Tensor:
+    def decoder_inputs(self, inputs: Tensor, unk: int, generator: torch.Generator) -> Tensor:
         if self.keep >= 1.0:
             return inputs
         return drop_words(inputs, self.keep, unk, generator)

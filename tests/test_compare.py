@@ -22,13 +22,13 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from bench import store
+from bench.cell import resolve
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.report.compare import StoreComparison, compare_stores, pair_runs
 from bench.report.render import markdown_table
 from bench.report.stats import paired_t
 from bench.report.tables import load_runs
-from bench.run import resolve_config
 from bench.scheduler import run_suite
 from bench.suite import load_suite
 
@@ -40,9 +40,10 @@ AFTER = {"eval.iw_samples": 100}
 
 def write_run(suite: Path, remedy: str, seed: int, nll: float, overrides: dict, failed: bool = False) -> str:
     """One run of the synthetic dataset in `suite`: its config as the harness resolves it, chosen metrics."""
-    cfg = resolve_config("synthetic", remedy, seed, overrides)
+    run = resolve("synthetic", remedy, seed, overrides)
+    cfg = run.config
     folder = suite / "runs" / cfg.run_id()
-    store.write_json(folder / store.CONFIG, cfg.to_dict())
+    store.write_json(folder / store.CONFIG, run.record())
     base = {"dataset": "synthetic", "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id()}
     if failed:
         store.write_json(folder / store.METRICS, {**base, "status": "failed",

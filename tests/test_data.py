@@ -202,7 +202,7 @@ class TestVocab:
 
     def test_list_round_trip(self):
         vocab = Vocab.build([["x", "y", "x"]], max_size=10)
-        again = Vocab.from_list(vocab.to_list())
+        again = Vocab.from_list(list(vocab.itos))
         assert again.itos == vocab.itos
         assert again.stoi == vocab.stoi
 

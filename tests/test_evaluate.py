@@ -3,8 +3,8 @@
 import platform
 
 from bench.allocator import retain_freed_memory
+from bench.cell import execute, plan_run, resolve
 from bench.evaluate import evaluation_subset, token_bounded_batches
-from bench.run import execute, plan_run, resolve_config
 
 SENTENCES = [[i] * (1 + i % 5) for i in range(50)]
 
@@ -33,7 +33,7 @@ def test_max_sentences_scores_the_same_sentences_for_every_seed(tmp_path):
                 "train.diag_every": 0, "eval.max_sentences": 7}
     scored = []
     for seed in (0, 1):
-        metrics = execute(plan_run(resolve_config("synthetic", "none", seed, settings)), tmp_path, "t")
+        metrics = execute(plan_run(resolve("synthetic", "none", seed, settings)), tmp_path, "t")
         assert metrics["status"] == "finished"
         scored.append((metrics["test"]["n_sentences"], metrics["test"]["n_words"]))
     assert scored == [(7, 77), (7, 77)]  # synthetic sentences: 10 words + end of sentence

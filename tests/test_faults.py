@@ -23,11 +23,11 @@ from test_probe import TINY as PROBE_TINY
 from test_probe import write_yelp
 
 from bench import scheduler, store
+from bench.cell import CHECKPOINT, execute, plan_run, resolve
 from bench.cells import Outcome, death_reason, run_cell
 from bench.cli import cli
 from bench.data.readers import MAX_LINE_BYTES
 from bench.probe import PROBE
-from bench.run import CHECKPOINT, execute, plan_run, resolve_config
 from bench.scheduler import run_suite
 from bench.suite import Suite, load_suite
 from bench.train import Trainer
@@ -203,10 +203,10 @@ class TestDamagedFiles:
 
         monkeypatch.setattr(Trainer, "run_epoch", cut_in_epoch_1)
         with pytest.raises(KeyboardInterrupt):
-            execute(plan_run(suite.cells[0].config), out, "tiny")
+            execute(plan_run(suite.cells[0].run), out, "tiny")
         truncate(folder / CHECKPOINT)
         monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
-        metrics = execute(plan_run(suite.cells[0].config), out, "tiny")
+        metrics = execute(plan_run(suite.cells[0].run), out, "tiny")
         assert metrics["status"] == "finished" and metrics["resumed_from_epoch"] is None
         assert metrics["test"] == clean["test"]
         assert not (folder / CHECKPOINT).exists()
@@ -590,9 +590,9 @@ def only_it_failed(suite: subprocess.Popen, victim: Path, folders: list[Path], r
 
 def test_a_diverging_run_stays_recorded_as_failed_with_its_step_and_reason(tmp_path):
     """(Also end to end through a suite: test_scheduler.py::TestFailures.)"""
-    cfg = resolve_config("synthetic", "none", 0, {"data.synthetic_size": 200, "train.lr": 1e30,
+    run = resolve("synthetic", "none", 0, {"data.synthetic_size": 200, "train.lr": 1e30,
                                                   "train.threads": 1, "train.diag_every": 0})
-    metrics = execute(plan_run(cfg), tmp_path, "t")
+    metrics = execute(plan_run(run), tmp_path, "t")
     assert metrics["status"] == "failed"
     assert re.fullmatch(r"Diverged: non-finite loss \S+ at step \d+, epoch \d+", metrics["reason"])
-    assert store.read_json(store.run_dir(tmp_path, "t", cfg.run_id()) / store.METRICS) == metrics
+    assert store.read_json(store.run_dir(tmp_path, "t", run.run_id()) / store.METRICS) == metrics

@@ -12,8 +12,8 @@ from bench import store
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.inventory import run_state
-from bench.run import CHECKPOINT
 from bench.selection import parse_only
+from bench.store import CHECKPOINT
 from bench.suite import load_suite
 
 SUITE = f'name = "tiny"\nremedies = ["none", "beta(beta=0.2)"]\nseeds = [0, 1]\n{TINY_DATA}\n{TINY_TABLES}\n'

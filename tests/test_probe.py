@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench import store
+from bench.cell import resolve
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.models import build_model
@@ -31,7 +32,6 @@ from bench.probe import (
 )
 from bench.report import build_report
 from bench.report.tables import METRICS, load_runs, reported_metrics
-from bench.run import resolve_config
 
 TINY = {
     "train.epochs": 1,
@@ -151,7 +151,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert trained.exit_code == 0, trained.output
     suite = root / "out" / "yelp-short"
-    unfinished = resolve_config("yelp-short", "none", 1, TINY)
+    unfinished = resolve("yelp-short", "none", 1, TINY).config
     store.write_json(suite / "runs" / unfinished.run_id() / store.CONFIG, unfinished.to_dict())
     first = invoke("probe", str(suite), "--data-dir", str(data), "--quiet")
     (run,) = [p for p in (suite / "runs").iterdir() if (p / store.MODEL).exists()]
@@ -197,7 +197,7 @@ def test_help_says_what_it_measures_with_examples():
 
 def synthetic_suite(root: Path) -> Path:
     """A suite folder whose one finished run is on unlabelled synthetic data (no model: never loaded)."""
-    cfg = resolve_config("synthetic", "none", 0, {})
+    cfg = resolve("synthetic", "none", 0, {}).config
     folder = root / "synthetic" / "runs" / cfg.run_id()
     store.write_json(folder / store.CONFIG, cfg.to_dict())
     store.write_json(folder / store.METRICS, {"status": "finished", "dataset": "synthetic", "seed": 0})
@@ -221,7 +221,7 @@ def test_a_store_without_probes_reports_the_metrics_it_always_had(tmp_path):
 
 
 def test_probing_an_unlabelled_run_is_a_config_error(tmp_path):
-    cfg = resolve_config("synthetic", "none", 0, {"data.synthetic_size": 100, "data.synthetic_vocab": 30})
+    cfg = resolve("synthetic", "none", 0, {"data.synthetic_size": 100, "data.synthetic_vocab": 30}).config
     folder = tmp_path / "runs" / cfg.run_id()
     store.write_json(folder / store.CONFIG, cfg.to_dict())
     store.save_torch(folder / store.MODEL, build_model(34, cfg.model).state_dict())

@@ -11,6 +11,7 @@ from conftest import write_distribution
 from bench.cli import cli
 from bench.errors import ConfigError
 from remedies import Remedy, registry
+from remedies.base import Horizon
 from remedies.composite import Composite
 
 if sys.version_info >= (3, 11):
@@ -88,6 +89,27 @@ class TestRegistration:
                 def kl_wieght(self, step: int, steps_per_epoch: int) -> float:
                     return 0.5
 
+    @pytest.mark.parametrize(("hook", "method"), [
+        ("kl_weight", lambda self, step, steps_per_epoch: 1.0),  # the hook's signature before the horizon
+        ("train_step", lambda self, batch: False),
+        ("on_epoch_end", lambda self, trainer, val_metrics, extra: None),
+    ])
+    def test_a_hook_with_other_parameters_fails_at_registration(self, scratch_registry, hook, method):
+        with pytest.raises(ConfigError) as err:
+            registry.register("odd")(type("Odd", (Remedy,), {"__doc__": "Odd.", hook: method}))
+        message = str(err.value)
+        assert "'odd'" in message and f"hook '{hook}'" in message and "it must take (self, " in message
+
+    def test_extra_parameters_with_defaults_are_allowed(self, scratch_registry):
+        @registry.register("tolerant")
+        class Tolerant(Remedy):
+            """Tolerant."""
+
+            def kl_weight(self, step: int, horizon: Horizon, scale: float = 1.0) -> float:
+                return 0.5 * scale
+
+        assert registry.parse("tolerant").kl_weight(0, Horizon(1, 1)) == 0.5
+
     def test_non_remedy_is_refused(self, scratch_registry):
         with pytest.raises(ConfigError, match="not a Remedy subclass"):
             registry.register("plain")(dict)
@@ -99,10 +121,10 @@ class TestRegistration:
 
             weight: float = 0.5
 
-            def kl_weight(self, step: int, steps_per_epoch: int) -> float:
+            def kl_weight(self, step: int, horizon: Horizon) -> float:
                 return self.weight
 
-        assert registry.parse("half(weight=0.25)").kl_weight(0, 1) == 0.25
+        assert registry.parse("half(weight=0.25)").kl_weight(0, Horizon(1, 1)) == 0.25
         assert "half" in registry.names()
 
 
@@ -143,9 +165,9 @@ class TestSpecs:
             registry.parse("word-dropout(kep=0.5)")
 
     @pytest.mark.parametrize("spec,words", [
-        ("word-dropout(keep=lots)", "expects float"),
-        ("cyclical(cycles=2.5)", "expects int"),
-        ("cyclical(lr_restart=maybe)", "expects bool"),
+        ("word-dropout(keep=lots)", "parameter 'keep': expected float"),
+        ("cyclical(cycles=2.5)", "expected int"),
+        ("cyclical(lr_restart=maybe)", "expected bool"),
         ("word-dropout(keep=1.5)", "keep must be in [0, 1]"),
         ("cyclical(ratio=0)", "ratio must be in (0, 1]"),
         ("free-bits(lam=-1)", "lam must be >= 0"),
@@ -179,7 +201,8 @@ class TestComposition:
     def test_he_et_al_aggressive_plus_annealing(self):
         remedy = registry.parse("aggressive+kl-annealing")
         annealing = registry.parse("kl-annealing")
-        assert remedy.kl_weight(500, 100) == annealing.kl_weight(500, 100)
+        horizon = Horizon(steps_per_epoch=100, epochs=20)
+        assert remedy.kl_weight(500, horizon) == annealing.kl_weight(500, horizon)
         assert remedy.owner["train_step"].name == "aggressive"
 
     def test_bowman_annealing_plus_word_dropout(self):
@@ -292,4 +315,4 @@ class TestEntryPoints:
 
 def test_compose_takes_instances():
     remedy = registry.compose([registry.parse("beta"), registry.parse("word-dropout")])
-    assert isinstance(remedy, Composite) and remedy.kl_weight(0, 1) == 0.4
+    assert isinstance(remedy, Composite) and remedy.kl_weight(0, Horizon(1, 1)) == 0.4

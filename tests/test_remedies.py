@@ -10,14 +10,23 @@ import doctest
 
 import pytest
 import torch
+from fakes import ScriptedTrainer
 
+from bench.cell import plan_run, resolve
+from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.vocab import BOS, PAD, UNK
-from bench.run import plan_run, resolve_config
 from bench.train import Trainer
 from remedies import Remedy, registry
+from remedies.base import Horizon
 from remedies.conformance import CHECKS, TINY, ConformanceError, check_id, check_remedy
 from remedies.word_dropout import drop_words
+
+
+def trainer_for(spec: str, **settings: object) -> Trainer:
+    """A trainer of `spec` on the tiny corpus, as a run would build it."""
+    run = resolve("synthetic", spec, 0, {**TINY, **settings})
+    return Trainer(run.config, plan_run(run).corpus, run.remedy)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=check_id)
@@ -37,7 +46,7 @@ def test_check_remedy_names_every_broken_rule():
 
         paper = "Nobody et al. 2030"
 
-        def kl_weight(self, step: int, steps_per_epoch: int) -> float:
+        def kl_weight(self, step: int, horizon: Horizon) -> float:
             return 2.0
 
         def kl_term(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
@@ -46,7 +55,7 @@ def test_check_remedy_names_every_broken_rule():
     with pytest.raises(ConformanceError) as err:
         check_remedy(Overweight, name="overweight")
     message = str(err.value)
-    assert "fails 3 of 9" in message and "kl_weight_in_unit_interval: kl_weight(0" in message
+    assert "fails 3 of 9" in message and "schedules_stay_in_range: kl_weight(0" in message
     assert "kl_term_is_per_sentence: kl_term of a [6, 3] KL has shape (6, 3)" in message
     assert "one_training_step: RuntimeError" in message  # a hook that crashes fails its check too
     assert "overweight" not in registry.names()  # registered for the checks only
@@ -84,8 +93,7 @@ class TestWordDropout:
         assert torch.equal(first, drop_words(inputs, 0.5, UNK, torch.Generator().manual_seed(3)))
 
     def test_training_loss_sees_dropped_inputs_and_true_targets(self, monkeypatch):
-        cfg = resolve_config("synthetic", "word-dropout(keep=0)", 0, TINY)
-        trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
+        trainer = trainer_for("word-dropout(keep=0)")
         batch = trainer.train_batches[0]
         tokens = batch.tokens.clone()
         seen = {}
@@ -96,16 +104,14 @@ class TestWordDropout:
             return original(batch_arg, inputs=inputs, generator=generator)
 
         monkeypatch.setattr(trainer.model, "loss_terms", spy)
-        trainer.train_step(batch)
+        trainer.run_step(batch)
         assert torch.equal(seen["targets"], tokens[:, 1:])
         assert torch.all(seen["inputs"][:, 1:][tokens[:, 1:-1] != PAD] == UNK)
         assert torch.all(seen["inputs"][:, 0] == BOS)
 
     def test_evaluation_is_unaffected(self):
-        cfg = resolve_config("synthetic", "word-dropout(keep=0)", 0, TINY)
-        corpus = plan_run(cfg).corpus
-        dropping = Trainer(cfg, corpus, registry.parse(cfg.remedy))
-        plain = Trainer(cfg, corpus, registry.parse("none"))
+        dropping = trainer_for("word-dropout(keep=0)")
+        plain = Trainer(dropping.cfg, dropping.corpus, registry.parse("none"))
         plain.model.load_state_dict(dropping.model.state_dict())
         torch.manual_seed(0)  # the validation ELBO draws one z per sentence
         with_dropout = dropping.evaluate_split()
@@ -125,29 +131,6 @@ class TestWordDropout:
         inputs = self.batch().inputs
         assert remedy.decoder_inputs(inputs, UNK, generator) is inputs
         assert torch.equal(generator.get_state(), state)
-
-
-class ScriptedTrainer:
-    """Records the aggressive loop's calls; the per-word loss of each step follows a script."""
-
-    kl_weight_now = 1.0
-
-    def __init__(self, losses: list[float]) -> None:
-        self.losses = iter(losses)
-        self.calls: list[tuple[bool, bool]] = []
-        self.remedy = registry.parse("none")
-        self.batch = collate([[5, 6, 7]], [0])  # 4 words
-
-    def update(self, batch, *, encoder=True, decoder=True, kl_weight=None):
-        from bench.models.vae import LossTerms
-
-        self.calls.append((encoder, decoder))
-        per_word = next(self.losses) if encoder and not decoder else 0.0
-        zeros = torch.zeros(1, 2)
-        return LossTerms(rec=torch.tensor([per_word * 4]), kl_per_dim=zeros, mu=zeros, logvar=zeros)
-
-    def random_train_batch(self):
-        return self.batch
 
 
 class TestAggressive:
@@ -205,7 +188,6 @@ class TestAggressive:
 
 
 def test_dilated_cnn_sizes_and_receptive_field():
-    from bench.config import RunConfig
     from bench.models import build_model, cnn_decoder
 
     assert doctest.testmod(cnn_decoder).failed == 0
@@ -238,41 +220,38 @@ def test_cnn_decoder_is_causal():
 
 
 def test_bn_vae_turns_on_the_encoder_batch_norm():
-    cfg = resolve_config("synthetic", "bn-vae(gamma=0.3)", 0, TINY)
-    trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
-    bn = trainer.model.encoder.bn
+    bn = trainer_for("bn-vae(gamma=0.3)").model.encoder.bn
     assert bn is not None and torch.allclose(bn.weight, torch.full_like(bn.weight, 0.3))
     assert not bn.weight.requires_grad
 
 
 def test_bn_vae_initialises_and_schedules_as_its_authors_code():
     # valdersoul/bn-vae: the encoder keeps PyTorch's init, the decoder gets U(-0.01, 0.01); patience 5.
-    cfg = resolve_config("synthetic", "bn-vae", 0, TINY)
-    assert cfg.model.init == "pytorch-encoder" and cfg.train.decay_patience == 5
-    model = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy)).model
-    assert model.encoder.lstm.weight_hh_l0.detach().abs().max() > 0.05
-    assert model.decoder.lstm.weight_hh_l0.detach().abs().max() <= 0.01
-    plain = resolve_config("synthetic", "bn-vae(authors_init=false)", 0, TINY)
-    assert plain.model.init == "reference"
-    chosen = resolve_config("synthetic", "bn-vae", 0, {**TINY, "model.init": "pytorch"})
-    assert chosen.model.init == "pytorch"  # a scheme the user set is kept
+    trainer = trainer_for("bn-vae")
+    assert trainer.cfg.model.init == "pytorch-encoder" and trainer.cfg.train.decay_patience == 5
+    assert trainer.model.encoder.lstm.weight_hh_l0.detach().abs().max() > 0.05
+    assert trainer.model.decoder.lstm.weight_hh_l0.detach().abs().max() <= 0.01
+    plain = resolve("synthetic", "bn-vae(authors_init=false)", 0, TINY)
+    assert plain.config.model.init == "reference"
+    chosen = resolve("synthetic", "bn-vae", 0, {**TINY, "model.init": "pytorch"})
+    assert chosen.config.model.init == "pytorch"  # a scheme the user set is kept
+    assert chosen.remedy_settings == {"model.bn_gamma": 0.5, "train.decay_patience": 5}
 
 
 def test_bn_vae_skips_a_one_sentence_training_batch_as_its_authors_code():
     # 17 sentences in batches of 8 leave one alone; BatchNorm in training mode cannot take it.
-    cfg = resolve_config("synthetic", "bn-vae", 0, TINY)
-    plan = plan_run(cfg)
+    run = resolve("synthetic", "bn-vae", 0, TINY)
+    plan = plan_run(run)
     corpus = dataclasses.replace(plan.corpus, splits={**plan.corpus.splits,
                                                       "train": plan.corpus.splits["train"][:17]})
-    trainer = Trainer(cfg, corpus, plan.remedy)
+    trainer = Trainer(run.config, corpus, run.remedy)
     assert [len(batch) for batch in trainer.train_batches] == [8, 8]
     trainer.run_epoch()  # with the lone sentence: "Expected more than 1 value per channel"
 
 
 def test_pretrain_fb_pretrains_then_resets_the_decoder(monkeypatch):
-    cfg = resolve_config("synthetic", "pretrain-fb(pretrain_epochs=2)", 0, TINY)
-    assert cfg.train.lr == 0.5
-    trainer = Trainer(cfg, plan_run(cfg).corpus, registry.parse(cfg.remedy))
+    trainer = trainer_for("pretrain-fb(pretrain_epochs=2)")
+    assert trainer.cfg.train.lr == 0.5
     weights, resets = [], []
     real_update = trainer.update
 
@@ -284,7 +263,7 @@ def test_pretrain_fb_pretrains_then_resets_the_decoder(monkeypatch):
     monkeypatch.setattr(trainer, "reset_decoder", lambda: resets.append(len(weights)))
     encoder_before = [p.detach().clone() for p in trainer.model.encoder.parameters()]
     trainer.remedy.before_training(trainer)
-    assert weights == [0.0] * (2 * trainer.steps_per_epoch)
+    assert weights == [0.0] * (2 * trainer.horizon.steps_per_epoch)
     assert resets == [len(weights)]
     encoder_after = trainer.model.encoder.parameters()
     assert any(not torch.equal(a, b) for a, b in zip(encoder_before, encoder_after, strict=True))

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.run import execute, plan_run, resolve_config
+from bench.cell import execute, plan_run, resolve
 
 # One torch thread: these tiny models are bound by per-call overhead, and tests share cores.
 COMMON = {"data.synthetic_vocab": 100, "eval.iw_samples": 10, "train.diag_every": 0,
@@ -64,8 +64,7 @@ def restore_threads():
 
 
 def final_metrics(remedy: str, setting: dict, seed: int, out: Path) -> dict:
-    cfg = resolve_config("synthetic", remedy, seed, setting)
-    metrics = execute(plan_run(cfg), out, "behaviour")
+    metrics = execute(plan_run(resolve("synthetic", remedy, seed, setting)), out, "behaviour")
     assert metrics["status"] == "finished", metrics.get("reason")
     return metrics["test"]
 

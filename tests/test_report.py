@@ -19,19 +19,20 @@ from matplotlib.collections import LineCollection
 from scipy import stats
 
 from bench import store
+from bench.cell import resolve
 from bench.cli import cli
 from bench.report import build_report, render, tables
 from bench.report.plots import (
     MI_BELOW_ZERO,
-    SWEEPS,
+    RECEPTIVE_FIELD,
     markers,
     metric_bars,
     mi_au_curves,
     palette,
+    parameter_sweeps,
     pick_snapshots,
     sweep,
 )
-from bench.run import resolve_config
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
 PTB = {"eval.iw_samples": 50}
@@ -90,19 +91,21 @@ def _snapshots(remedy: str, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def write_store(root: Path, cells: list[tuple] = CELLS) -> Path:
-    """A suite folder with `cells` (default: all of the above); returns it."""
+def write_store(root: Path, cells: list[tuple] = CELLS, legacy: bool = False) -> Path:
+    """A suite folder with `cells` (default: all of the above); returns it. `legacy`: config.json as
+    runs stored before it recorded the remedy's parts and settings."""
     suite = root / "fixture"
     for dataset, remedy, seeds, overrides, means, field in cells:
         for seed in seeds:
-            cfg = resolve_config(dataset, remedy, seed, overrides)
+            run = resolve(dataset, remedy, seed, overrides)
+            cfg = run.config
             folder = suite / "runs" / cfg.run_id()
-            store.write_json(folder / store.CONFIG, cfg.to_dict())
+            store.write_json(folder / store.CONFIG, cfg.to_dict() if legacy else run.record())
             rng = np.random.default_rng([seed, len(remedy), len(dataset)])
             base = {"dataset": dataset, "remedy": cfg.remedy, "seed": seed, "run_id": cfg.run_id(),
                     "data": PTB_FILES if dataset == "ptb-small" else {"origin": "generated"}}
             if (dataset, remedy, seed) == FAILED_RUN:
-                store.write_curve(folder, _curve(remedy, means, rng)[:120])
+                store.write_table(folder, store.CURVE, _curve(remedy, means, rng)[:120])
                 store.write_json(folder / store.METRICS, {
                     **base, "status": "failed", "timings": {"total_s": 3.0},
                     "reason": "Diverged: non-finite loss nan at step 120, epoch 1"})
@@ -115,7 +118,7 @@ def write_store(root: Path, cells: list[tuple] = CELLS) -> Path:
                     "elbo_ppl": math.exp((nll + 1.0) * 500 / words), "iw_samples": 50, "n_sentences": 500,
                     "n_words": words}
             model = {"parameters": 190_000} | ({"receptive_field": field} if field else {})
-            store.write_curve(folder, _curve(remedy, means, rng))
+            store.write_table(folder, store.CURVE, _curve(remedy, means, rng))
             if dataset == "synthetic":
                 store.write_table(folder, store.SNAPSHOTS, _snapshots(remedy, rng))
             store.write_json(folder / store.METRICS, {
@@ -166,19 +169,23 @@ class TestRunsFrame:
         assert set(frame.loc[frame["dataset"] == "synthetic", "setting"]) == {"", "model.nz=2"}
         assert set(frame.loc[frame["dataset"] == "ptb-small", "setting"]) == {""}
 
-    def test_settings_a_remedy_configures_itself_do_not_split_cells(self, runs):
-        ptb = runs[runs["dataset"] == "ptb-small"]
-        adam = ptb[ptb["remedy"] == "none"].assign(**{"train.optimizer": "adam", "train.lr": 0.001,
-                                                     "run_id": lambda f: f["run_id"] + "-adam"})
-        annealing = ptb[ptb["remedy"].str.startswith("kl-annealing")]
-        own_lr = annealing.assign(remedy="pretrain-fb", **{"train.lr": 0.5})
-        frame = pd.concat([ptb, adam, own_lr], ignore_index=True)
-        settings = tables._settings(frame)
-        adam_labels = set(settings[frame["run_id"].str.endswith("-adam")])
-        assert adam_labels == {"train.lr=0.001, train.optimizer=adam"}
-        assert set(settings[frame["remedy"] == "pretrain-fb"]) == {""}  # its lr of 0.5 is its own
-        assert tables.remedy_owned_keys("pretrain-fb") == {"train.lr", "train.decay_patience"}
-        assert tables.remedy_owned_keys("none") == frozenset()
+    @pytest.mark.parametrize("legacy", [False, True], ids=["recorded", "inferred-for-older-stores"])
+    def test_settings_a_remedy_configures_itself_do_not_split_cells(self, tmp_path, legacy):
+        cells = [  # SGD the usual optimiser: more runs use it
+            ("ptb-small", "none", (0, 1, 2), PTB, (101.5, 0.05, 0.02, 0.0), None),
+            ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+            ("ptb-small", "kl-annealing", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
+            ("ptb-small", "pretrain-fb", (0, 1), PTB, (101.0, 2.0, 1.0, 3.0), None),
+            ("ptb-small", "bn-vae", (0, 1), PTB, (101.0, 2.0, 1.0, 3.0), None),
+        ]
+        runs = tables.load_runs(write_store(tmp_path, cells, legacy=legacy))
+        by_remedy = runs.groupby(runs["remedy"].str.split("(").str[0])
+        assert set(by_remedy.get_group("none")["setting"]) == {"", "train.lr=0.001, train.optimizer=adam"}
+        assert set(by_remedy.get_group("pretrain-fb")["setting"]) == {""}  # its lr of 0.5 is its own
+        assert set(by_remedy.get_group("bn-vae")["setting"]) == {""}  # so is its encoder init
+        assert set(by_remedy.get_group("pretrain-fb")["remedy_settings"]) == {
+            "train.decay_patience,train.lr" if not legacy else "train.lr"}  # patience 5 is bn-vae's too
+        assert set(by_remedy.get_group("none")["remedy_settings"]) == {""}
 
     def test_only_runs_that_read_one_file_for_valid_and_test_are_flagged(self, runs):
         assert tables.shared_eval_files(runs) == {"ptb-small": "/data/ptb.test.txt"}
@@ -246,10 +253,16 @@ class TestSignificance:
         assert spec.startswith("kl-annealing(") and tables.resolve_baseline(runs, "cyclical") is None
 
 
-def test_word_keep_is_read_from_a_lone_word_dropout_spec():
-    assert tables.word_keep("word-dropout(keep=0.25)") == 0.25
-    assert math.isnan(tables.word_keep("kl-annealing(epochs=10)+word-dropout(keep=0.75)"))
-    assert math.isnan(tables.word_keep("none"))
+@pytest.mark.parametrize("legacy", [False, True], ids=["recorded", "spec-of-older-stores"])
+def test_parameters_of_a_lone_remedy_are_columns(tmp_path, legacy):
+    runs = tables.load_runs(write_store(tmp_path, legacy=legacy))
+    keep = runs.set_index("remedy")["param.word-dropout.keep"]
+    assert set(keep["word-dropout(keep=0.25)"]) == {0.25} and set(keep["word-dropout(keep=0.75)"]) == {0.75}
+    assert keep.drop(["word-dropout(keep=0.25)", "word-dropout(keep=0.75)"]).isna().all()
+    assert set(runs["param.dilated-cnn.size"].dropna()) == {"small", "large"}
+    composed = runs[runs["remedy"].str.contains("+", regex=False)]
+    assert not composed.empty and composed["param.kl-annealing.epochs"].isna().all()  # one-part remedies only
+    assert runs.attrs[tables.NEUTRAL] == ({} if legacy else {"param.word-dropout.keep": 1.0})
 
 
 class TestReportFolder:
@@ -257,7 +270,7 @@ class TestReportFolder:
         names = {path.name for path in built.out.iterdir()}
         assert {"report.md", "summary.csv", "significance.csv", "runs.csv", "table.tex"} <= names
         assert {"metric_bars.png", "kl_curve.png", "mi_au_curve.png", "tradeoff.png", "receptive_field.png",
-                "word_keep.png", "posterior_mean_synthetic.png"} <= names
+                "word-dropout-keep.png", "posterior_mean_synthetic.png"} <= names
         for figure in built.figures:
             assert (built.out / figure).read_bytes().startswith(b"\x89PNG")
 
@@ -320,9 +333,16 @@ def _points(ax) -> set[tuple[float, float]]:
     return {(round(float(x), 6), round(float(y), 6)) for x, y in dots.get_offsets()}
 
 
+def word_keep(runs: pd.DataFrame):
+    """The sweep of word dropout's keep rate, found in the runs as a report finds it."""
+    return next(s for s in parameter_sweeps(runs) if s.column == "param.word-dropout.keep")
+
+
 class TestSweeps:
-    WORD_KEEP, RECEPTIVE_FIELD = (next(s for s in SWEEPS if s.column == c) for c in ("word_keep",
-                                                                                       "receptive_field"))
+    def test_a_numeric_parameter_of_a_lone_remedy_that_varies_is_a_sweep(self, runs):
+        drawn = [s.column for s in parameter_sweeps(runs) if sweep(runs, s) is not None]
+        assert drawn == ["param.word-dropout.keep"]  # kl-annealing's are one value each, a size is a word
+        assert word_keep(runs).baseline_at == 1.0 and word_keep(runs).file == "word-dropout-keep.png"
 
     def test_word_keep_pools_runs_only_within_their_row_group(self, tmp_path):
         cells = [
@@ -332,32 +352,32 @@ class TestSweeps:
             ("ptb-small", "word-dropout(keep=0.5)", (0, 1), ADAM, (99.0, 6.0, 3.0, 8.0), None),
         ]
         runs = tables.load_runs(write_store(tmp_path, cells))
-        figure = sweep(runs, self.WORD_KEEP).figure
+        figure = sweep(runs, word_keep(runs)).figure
         kl_axes = figure.axes[0::2]
         assert len(kl_axes) == runs["condition"].nunique() == 2  # one row per row group, not per dataset
         for ax, (condition, cell) in zip(kl_axes, runs.groupby("condition", sort=True), strict=True):
             assert ax.get_title().replace("\n", " ").startswith(condition)
-            keep = cell["word_keep"].fillna(1.0)  # the `none` runs sit at keep rate 1
+            keep = cell["param.word-dropout.keep"].fillna(1.0)  # the `none` runs sit at keep rate 1
             assert _points(ax) == {(round(x, 6), round(y, 6)) for x, y in zip(keep, cell["kl"], strict=True)}
 
     def test_keep_rate_one_is_the_none_run_of_the_same_group(self, runs):
-        figure = sweep(runs, self.WORD_KEEP).figure
+        figure = sweep(runs, word_keep(runs)).figure
         kl = figure.axes[0]
         none_kl = runs.loc[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none"), "kl"].mean()
         mean_line = kl.lines[0]
         assert list(mean_line.get_xdata()) == [0.25, 0.75, 1.0]
         assert mean_line.get_ydata()[-1] == pytest.approx(none_kl)
         assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-            "mean over seeds", "one run (seed)", self.WORD_KEEP.baseline_name]
+            "mean over seeds", "one run (seed)", word_keep(runs).baseline_name]
 
     def test_the_cnn_sweep_draws_the_lstm_decoder_as_a_reference_level(self, runs):
-        figure = sweep(runs, self.RECEPTIVE_FIELD).figure
+        figure = sweep(runs, RECEPTIVE_FIELD).figure
         none = runs[(runs["condition"] == "ptb-small") & (runs["remedy"] == "none")]
         for ax, key in zip(figure.axes, ("kl", "nll_iw"), strict=True):
             levels = [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--"]
             assert levels == [pytest.approx(none[key].mean())]
             assert {x for x, _ in _points(ax)} == {15, 125}  # the LSTM has no receptive field to plot at
-        assert self.RECEPTIVE_FIELD.baseline_name in [t.get_text() for t in figure.legends[0].get_texts()]
+        assert RECEPTIVE_FIELD.baseline_name in [t.get_text() for t in figure.legends[0].get_texts()]
 
 
 class TestMetricRanges:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench import store
-from bench.run import CHECKPOINT, execute, plan_run
+from bench.cell import CHECKPOINT, execute, plan_run
 from bench.suite import load_suite
 from bench.train import Trainer
 
@@ -21,7 +21,7 @@ def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_sui
     path = write_suite('remedies = ["kl-annealing(epochs=2)+word-dropout(keep=0.5)"]',
                        tables="[[extra]]\ntrain.epochs = 3\ntrain.diag_every = 4")
     cell = load_suite(path).cells[-1]
-    plan = plan_run(cell.config)
+    plan = plan_run(cell.run)
     whole = execute(plan, tmp_path / "whole", "tiny")
 
     run_epoch = Trainer.run_epoch
@@ -33,19 +33,19 @@ def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_sui
 
     monkeypatch.setattr(Trainer, "run_epoch", interrupted_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        execute(plan_run(cell.config), tmp_path / "cut", "tiny")
+        execute(plan_run(cell.run), tmp_path / "cut", "tiny")
     folder = store.run_dir(tmp_path / "cut", "tiny", cell.run_id)
     assert (folder / CHECKPOINT).exists() and store.run_status(folder) is None
     assert store.load_torch(folder / CHECKPOINT)["epoch"] == 2
     monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
-    resumed = execute(plan_run(cell.config), tmp_path / "cut", "tiny")
+    resumed = execute(plan_run(cell.run), tmp_path / "cut", "tiny")
 
     assert resumed["status"] == whole["status"] == "finished"
     assert resumed["test"] == whole["test"]
     assert resumed["validation"] == whole["validation"]
     assert not (folder / CHECKPOINT).exists()
     first = store.run_dir(tmp_path / "whole", "tiny", cell.run_id)
-    assert store.read_curve(folder).equals(store.read_curve(first))
+    assert store.read_table(folder, store.CURVE).equals(store.read_table(first, store.CURVE))
     weights = [store.load_torch(f / store.MODEL) for f in (first, folder)]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 

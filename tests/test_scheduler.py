@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench import scheduler, store
+from bench.cell import execute, plan_run
 from bench.cli import cli
 from bench.errors import ConfigError
-from bench.run import execute, plan_run
 from bench.scheduler import estimated_cost, run_suite
 from bench.suite import load_suite
 from bench.train import Trainer
@@ -144,7 +144,7 @@ class TestRunLock:
         (cell,) = load_suite(write_suite('remedies = ["none"]')).cells
         folder = store.run_dir(tmp_path, "tiny", cell.run_id)
         with store.run_lock(folder):
-            metrics = execute(plan_run(cell.config), tmp_path, "tiny")
+            metrics = execute(plan_run(cell.run), tmp_path, "tiny")
         assert metrics["status"] == "busy"
         assert [p.name for p in folder.iterdir()] == [store.LOCK]
 

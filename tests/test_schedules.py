@@ -9,18 +9,14 @@ import torch
 import remedies.cyclical
 import remedies.free_bits
 import remedies.kl_annealing
-from bench.config import RunConfig
 from remedies import registry
+from remedies.base import Horizon
 
 SPE = 100  # steps per epoch in these tests
 
 
-def configured(spec: str, epochs: int = 8):
-    remedy = registry.parse(spec)
-    cfg = RunConfig()
-    cfg.train.epochs = epochs
-    remedy.configure(cfg)
-    return remedy
+def horizon(epochs: int = 8) -> Horizon:
+    return Horizon(steps_per_epoch=SPE, epochs=epochs)
 
 
 @pytest.mark.parametrize(
@@ -36,24 +32,25 @@ class TestLinearAnnealing:
     @pytest.mark.parametrize("step", [0, 1, 250, 500, 999, 1000, 1001, 5000])
     def test_he_et_al_default_is_0_1_to_1_over_10_epochs(self, step):
         expected = 0.1 + 0.9 * min(1.0, step / 1000)
-        assert configured("kl-annealing").kl_weight(step, SPE) == pytest.approx(expected)
+        assert registry.parse("kl-annealing").kl_weight(step, horizon()) == pytest.approx(expected)
 
     def test_known_values(self):
-        remedy = configured("kl-annealing")
-        assert remedy.kl_weight(0, SPE) == pytest.approx(0.1)
-        assert remedy.kl_weight(500, SPE) == pytest.approx(0.55)
-        assert remedy.kl_weight(1000, SPE) == 1.0
+        remedy = registry.parse("kl-annealing")
+        assert remedy.kl_weight(0, horizon()) == pytest.approx(0.1)
+        assert remedy.kl_weight(500, horizon()) == pytest.approx(0.55)
+        assert remedy.kl_weight(1000, horizon()) == 1.0
 
     @pytest.mark.parametrize("step", [0, 30, 60, 120])
     def test_steps_override_epochs(self, step):
-        remedy = configured("kl-annealing(start=0,steps=60,epochs=10)")
-        assert remedy.kl_weight(step, SPE) == pytest.approx(min(1.0, step / 60))
+        remedy = registry.parse("kl-annealing(start=0,steps=60,epochs=10)")
+        assert remedy.kl_weight(step, horizon()) == pytest.approx(min(1.0, step / 60))
 
     def test_fractional_epochs(self):
-        assert configured("kl-annealing(start=0,epochs=0.5)").kl_weight(25, SPE) == pytest.approx(0.5)
+        remedy = registry.parse("kl-annealing(start=0,epochs=0.5)")
+        assert remedy.kl_weight(25, horizon()) == pytest.approx(0.5)
 
     def test_no_warmup_is_the_plain_elbo(self):
-        assert configured("kl-annealing(epochs=0)").kl_weight(0, SPE) == 1.0
+        assert registry.parse("kl-annealing(epochs=0)").kl_weight(0, horizon()) == 1.0
 
 
 class TestLogisticAnnealing:
@@ -70,15 +67,15 @@ class TestLogisticAnnealing:
     @pytest.mark.parametrize("step", [0, 100, 250, 400, 500, 600, 900, 1000, 3000])
     @pytest.mark.parametrize("start,k", [(0.0, 10.0), (0.1, 10.0), (0.0, 4.0)])
     def test_matches_formula(self, step, start, k):
-        remedy = configured(f"kl-annealing(shape=logistic,start={start},steepness={k})")
-        assert remedy.kl_weight(step, SPE) == pytest.approx(self.reference(step, 1000, start, k))
+        remedy = registry.parse(f"kl-annealing(shape=logistic,start={start},steepness={k})")
+        assert remedy.kl_weight(step, horizon()) == pytest.approx(self.reference(step, 1000, start, k))
 
     def test_ends_and_centre(self):
-        remedy = configured("kl-annealing(shape=logistic,start=0)")
-        assert remedy.kl_weight(0, SPE) == pytest.approx(0.0, abs=1e-12)
-        assert remedy.kl_weight(500, SPE) == pytest.approx(0.5)
-        assert remedy.kl_weight(1000, SPE) == pytest.approx(1.0)
-        weights = [remedy.kl_weight(step, SPE) for step in range(0, 1200, 10)]
+        remedy = registry.parse("kl-annealing(shape=logistic,start=0)")
+        assert remedy.kl_weight(0, horizon()) == pytest.approx(0.0, abs=1e-12)
+        assert remedy.kl_weight(500, horizon()) == pytest.approx(0.5)
+        assert remedy.kl_weight(1000, horizon()) == pytest.approx(1.0)
+        weights = [remedy.kl_weight(step, horizon()) for step in range(0, 1200, 10)]
         assert weights == sorted(weights)
 
 
@@ -101,67 +98,48 @@ class TestCyclical:
 
     @pytest.mark.parametrize("cycles,ratio,start", [(4, 0.5, 0.0), (4, 0.5, 0.1), (2, 0.25, 0.0)])
     def test_matches_fu_et_al_code(self, cycles, ratio, start):
-        remedy = configured(f"cyclical(cycles={cycles},ratio={ratio},start={start})", epochs=8)
+        remedy = registry.parse(f"cyclical(cycles={cycles},ratio={ratio},start={start})")
         reference = frange_cycle_linear(8 * SPE, start, 1.0, cycles, ratio)
-        ours = [remedy.kl_weight(step, SPE) for step in range(8 * SPE)]
+        ours = [remedy.kl_weight(step, horizon()) for step in range(8 * SPE)]
         assert ours == pytest.approx(reference, abs=1e-9)
 
     def test_known_values(self):
-        remedy = configured("cyclical(start=0)", epochs=8)  # period 200 steps, ramp over 100
-        values = {step: remedy.kl_weight(step, SPE) for step in (0, 50, 100, 199, 200, 250, 799)}
+        remedy = registry.parse("cyclical(start=0)")  # period 200 steps, ramp over 100
+        values = {step: remedy.kl_weight(step, horizon()) for step in (0, 50, 100, 199, 200, 250, 799)}
         assert values == pytest.approx({0: 0.0, 50: 0.5, 100: 1.0, 199: 1.0, 200: 0.0, 250: 0.5,
                                         799: 1.0})
 
     def test_default_restarts_at_0_1_as_fu_et_al_ptb_script(self):
-        remedy = configured("cyclical", epochs=8)
-        assert remedy.kl_weight(0, SPE) == pytest.approx(0.1)
-        assert remedy.kl_weight(200, SPE) == pytest.approx(0.1)
-        assert remedy.kl_weight(50, SPE) == pytest.approx(0.55)
+        remedy = registry.parse("cyclical")
+        assert remedy.kl_weight(0, horizon()) == pytest.approx(0.1)
+        assert remedy.kl_weight(200, horizon()) == pytest.approx(0.1)
+        assert remedy.kl_weight(50, horizon()) == pytest.approx(0.55)
 
-    def test_horizon_comes_from_the_config(self):
-        assert configured("cyclical(start=0)", epochs=4).kl_weight(50, SPE) == pytest.approx(1.0)
-        assert configured("cyclical(start=0)", epochs=8).kl_weight(50, SPE) == pytest.approx(0.5)
+    def test_the_cycles_divide_the_horizon_they_are_given(self):
+        assert registry.parse("cyclical(start=0)").kl_weight(50, horizon(epochs=4)) == pytest.approx(1.0)
+        assert registry.parse("cyclical(start=0)").kl_weight(50, horizon(epochs=8)) == pytest.approx(0.5)
 
-    def test_unconfigured_says_so(self):
-        with pytest.raises(RuntimeError, match="configure"):
-            registry.parse("cyclical").kl_weight(0, SPE)
-
-    def test_lr_restart_can_be_turned_off(self):
-        trainer = FakeTrainer(step=50)
-        configured("cyclical(lr_restart=false)", epochs=8).before_step(trainer)
-        assert trainer.factors == []
+    @pytest.mark.parametrize("step", [0, 50, 170])
+    def test_lr_restart_can_be_turned_off(self, step):
+        assert registry.parse("cyclical(lr_restart=false)").lr_factor(step, horizon()) == 1.0
 
     @pytest.mark.parametrize("step", [0, 50, 100, 150, 200, 330])
     def test_cosine_lr_restart_per_cycle_by_default(self, step):
-        trainer = FakeTrainer(step=step)
-        configured("cyclical", epochs=8).before_step(trainer)
         position = (step % 200) / 200
-        assert trainer.factors == [pytest.approx(0.5 * (1 + math.cos(math.pi * position)))]
-
-
-class FakeTrainer:
-    """What `before_step` reads and calls."""
-
-    steps_per_epoch = SPE
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-        self.factors: list[float] = []
-
-    def scale_step_lr(self, factor: float) -> None:
-        self.factors.append(factor)
+        expected = 0.5 * (1 + math.cos(math.pi * position))
+        assert registry.parse("cyclical").lr_factor(step, horizon()) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.2, 0.4, 1.0])
 def test_beta_is_constant(beta):
-    remedy = configured(f"beta(beta={beta})")
-    assert {remedy.kl_weight(step, SPE) for step in (0, 10, 10_000)} == {beta}
+    remedy = registry.parse(f"beta(beta={beta})")
+    assert {remedy.kl_weight(step, horizon()) for step in (0, 10, 10_000)} == {beta}
 
 
 @pytest.mark.parametrize("step", [0, 300, 1000, 2000])
 def test_pretrain_fb_warms_up_linearly_from_zero(step):
-    remedy = configured("pretrain-fb(warmup_epochs=10)")
-    assert remedy.kl_weight(step, SPE) == pytest.approx(min(1.0, step / 1000))
+    remedy = registry.parse("pretrain-fb(warmup_epochs=10)")
+    assert remedy.kl_weight(step, horizon()) == pytest.approx(min(1.0, step / 1000))
 
 
 class TestFreeBits:

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench import store
+from bench.cell import execute, plan_run, resolve
 from bench.cli import cli
 from bench.errors import ConfigError
-from bench.run import execute, plan_run, resolve_config
 from bench.trackers import Fanout, Tracker, check_trackers
 from bench.train import Trainer
 
@@ -27,7 +27,7 @@ def assert_series(got, steps, values):
 
 def stored(folder):
     """The run's curve (per step) and metrics.json, as the store has them."""
-    return store.read_curve(folder), store.read_json(folder / store.METRICS)
+    return store.read_table(folder, store.CURVE), store.read_json(folder / store.METRICS)
 
 
 def test_tensorboard_gets_every_curve_and_the_run_id_stays(tmp_path):
@@ -68,7 +68,8 @@ def mlflow_store(tmp_path, monkeypatch):
 
 def test_mlflow_gets_every_curve_and_a_resumed_run_continues_its_mlflow_run(tmp_path, mlflow_store,
                                                                            monkeypatch):
-    cfg = resolve_config("synthetic", "kl-annealing(epochs=1)", 0, {**TINY, "train.epochs": 3})
+    run = resolve("synthetic", "kl-annealing(epochs=1)", 0, {**TINY, "train.epochs": 3})
+    cfg = run.config
     run_epoch = Trainer.run_epoch
 
     def interrupted_in_epoch_1(self, progress=None):
@@ -78,11 +79,11 @@ def test_mlflow_gets_every_curve_and_a_resumed_run_continues_its_mlflow_run(tmp_
 
     monkeypatch.setattr(Trainer, "run_epoch", interrupted_in_epoch_1)
     with pytest.raises(KeyboardInterrupt):
-        execute(plan_run(cfg), tmp_path, "tiny", log_to=("mlflow",))
+        execute(plan_run(run), tmp_path, "tiny", log_to=("mlflow",))
     (cut,) = mlflow_store.search_runs([mlflow_store.get_experiment_by_name("tiny").experiment_id])
     assert cut.info.status == "KILLED" and cut.data.tags["run_id"] == cfg.run_id()
     monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
-    metrics = execute(plan_run(cfg), tmp_path, "tiny", log_to=("mlflow",))
+    metrics = execute(plan_run(run), tmp_path, "tiny", log_to=("mlflow",))
     assert metrics["status"] == "finished"
 
     (run,) = mlflow_store.search_runs([mlflow_store.get_experiment_by_name("tiny").experiment_id])

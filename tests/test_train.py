@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from bench.run import execute, plan_run, resolve_config
+from bench.cell import execute, plan_run, resolve
 
 TINY = {"data.synthetic_size": 200, "train.epochs": 1, "eval.iw_samples": 5, "train.diag_every": 0}
 
@@ -15,10 +15,9 @@ TINY = {"data.synthetic_size": 200, "train.epochs": 1, "eval.iw_samples": 5, "tr
 def trainer_for(**overrides):
     from bench.train import Trainer
 
-    cfg = resolve_config("synthetic", "none", 0, {**TINY, "model.dropout_in": 0.0, "model.dropout_out": 0.0,
+    run = resolve("synthetic", "none", 0, {**TINY, "model.dropout_in": 0.0, "model.dropout_out": 0.0,
                                                   **overrides})
-    plan = plan_run(cfg)
-    return Trainer(cfg, plan.corpus, plan.remedy)
+    return Trainer(run.config, plan_run(run).corpus, run.remedy)
 
 
 def authors_update(trainer, batch, stepped: str) -> dict[str, torch.Tensor]:
@@ -26,7 +25,7 @@ def authors_update(trainer, batch, stepped: str) -> dict[str, torch.Tensor]:
     model = trainer.model
     model.zero_grad(set_to_none=True)
     loss, _ = trainer.loss_on(batch)
-    loss.backward()
+    loss.mean().backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     joint = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads.values()]))
     scale = min(1.0, trainer.cfg.train.clip / (float(joint) + 1e-6))
@@ -67,8 +66,8 @@ def test_one_half_update_equals_the_authors_rule_when_the_joint_norm_is_clipped(
 
 
 def test_bf16_training_runs_and_is_recorded(tmp_path):
-    cfg = resolve_config("synthetic", "none", 0, {**TINY, "train.precision": "bf16"})
-    metrics = execute(plan_run(cfg), tmp_path, "t")
+    run = resolve("synthetic", "none", 0, {**TINY, "train.precision": "bf16"})
+    metrics = execute(plan_run(run), tmp_path, "t")
     assert metrics["status"] == "finished"
     assert metrics["precision"] == "bf16" and metrics["device"] == "cpu"
     assert all(value == value for value in (metrics["test"]["nll"], metrics["test"]["kl"]))
@@ -78,8 +77,8 @@ def test_bf16_evaluation_is_recorded_and_moves_the_metrics_little(tmp_path):
     """Same training (fp32, same seed), final metrics in fp32 and in bf16 autocast."""
     results = {}
     for precision in ("fp32", "bf16"):
-        cfg = resolve_config("synthetic", "none", 0, {**TINY, "eval.precision": precision})
-        results[precision] = execute(plan_run(cfg), tmp_path, "t")
+        run = resolve("synthetic", "none", 0, {**TINY, "eval.precision": precision})
+        results[precision] = execute(plan_run(run), tmp_path, "t")
         assert results[precision]["eval_precision"] == precision
         assert results[precision]["precision"] == "fp32"  # training steps keep their own setting
     fp32, bf16 = results["fp32"]["test"], results["bf16"]["test"]
@@ -88,18 +87,18 @@ def test_bf16_evaluation_is_recorded_and_moves_the_metrics_little(tmp_path):
 
 
 def test_a_diverging_run_is_recorded_failed_with_its_reason(tmp_path):
-    cfg = resolve_config("synthetic", "none", 0, {**TINY, "train.lr": 1e30, "train.clip": 1e30})
-    metrics = execute(plan_run(cfg), tmp_path, "t")
+    run = resolve("synthetic", "none", 0, {**TINY, "train.lr": 1e30, "train.clip": 1e30})
+    metrics = execute(plan_run(run), tmp_path, "t")
     assert metrics["status"] == "failed"
     assert "non-finite loss" in metrics["reason"]
-    stored = json.loads((tmp_path / "t" / "runs" / cfg.run_id() / "metrics.json").read_text())
+    stored = json.loads((tmp_path / "t" / "runs" / run.run_id() / "metrics.json").read_text())
     assert stored["status"] == "failed"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_run_keeps_everything_on_the_gpu(tmp_path):
-    cfg = resolve_config("synthetic", "none", 0, {**TINY, "train.device": "cuda"})
-    metrics = execute(plan_run(cfg), tmp_path, "t")
+    run = resolve("synthetic", "none", 0, {**TINY, "train.device": "cuda"})
+    metrics = execute(plan_run(run), tmp_path, "t")
     assert metrics["status"] == "finished" and metrics["device"] == "cuda"
 
 
@@ -109,7 +108,7 @@ def test_cuda_without_a_gpu_is_a_config_error():
     from bench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no CUDA device"):
-        plan_run(resolve_config("synthetic", "none", 0, {**TINY, "train.device": "cuda"}))
+        plan_run(resolve("synthetic", "none", 0, {**TINY, "train.device": "cuda"}))
 
 
 def test_a_halving_resets_the_decay_bar_but_not_the_checkpoint():

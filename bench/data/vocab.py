@@ -52,10 +52,6 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def to_list(self) -> list[str]:
-        """The id -> word list, to save next to a model."""
-        return list(self.itos)
-
     @classmethod
     def from_list(cls, itos: list[str]) -> Vocab:
         """Rebuild a saved vocabulary; the specials must sit at their fixed ids."""

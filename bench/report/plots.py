@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.report.stats import mean_ci, t_half_width
-from bench.report.tables import FINISHED, METRIC, PROBE_METRIC, iw_k, latent_size
+from bench.report.tables import FINISHED, METRIC, NEUTRAL, PARAM, PROBE_METRIC, iw_k, latent_size
 
 DPI = 150
 BAR_METRICS = ("nll_iw", "kl", "mi", "au")
@@ -535,16 +535,17 @@ def _slug(text: str) -> str:
 
 # --------------------------------------------------------- sweeps
 
-BASELINE = "none"  # the run without a remedy: keep rate 1, and the LSTM decoder the CNN replaces
+BASELINE = "none"  # the run without a remedy, drawn in every sweep of its row group
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """A remedy parameter that a suite may sweep, and what the papers say it does.
+    """A quantity that the runs of a row group vary, drawn against KL and NLL.
 
     `baseline_at`: where the `none` run of the same row group sits on the x
-    axis (keep rate 1); None when it has no place there (an LSTM has no
-    receptive field), and it is drawn as a reference level instead.
+    axis (word dropout's keep rate 1: the value the remedy declares neutral);
+    None when it has no place there (an LSTM has no receptive field), and it
+    is drawn as a reference level instead.
     """
 
     column: str  # column of the runs table holding the parameter
@@ -557,21 +558,42 @@ class Sweep:
     baseline_name: str  # the `none` run in the legend
 
 
-SWEEPS = (
-    Sweep("receptive_field", "receptive field of the CNN decoder [tokens]",
-          "CNN receptive field against KL and NLL",
-          "Dilated CNN decoder: receptive field against KL and NLL (Yang et al. 2017)", "receptive_field.png",
-          "Line: mean over seeds per receptive field; dots: single runs; dashed line and grey band: the "
-          "LSTM decoder (`none` of the same row group), mean and 95% t-interval. A smaller receptive "
-          "field leaves more to z (more KL) at some cost in NLL.",
-          None, "LSTM decoder (none): mean, grey band 95% CI"),
-    Sweep("word_keep", "word keep rate (1 - word dropout)", "Word keep rate against KL and NLL",
-          "Word dropout: keep rate against KL and NLL (Bowman et al. 2016)", "word_keep.png",
-          "Line: mean over seeds per keep rate; dots: single runs; square at keep rate 1: the `none` run "
-          "of the same row group (no word dropout). A lower keep rate weakens the decoder's view of the "
-          "past words, which pushes information into z (more KL) at some cost in NLL.",
-          1.0, "keep rate 1 = none (no word dropout): mean"),
+# The receptive field is a fact of the harness's CNN decoder (metrics.json "model"), whoever chose it.
+RECEPTIVE_FIELD = Sweep(
+    "receptive_field", "receptive field of the CNN decoder [tokens]",
+    "CNN receptive field against KL and NLL",
+    "CNN decoder: receptive field against KL and NLL", "receptive_field.png",
+    "Line: mean over seeds per receptive field; dots: single runs; dashed line and grey band: the "
+    "LSTM decoder (`none` of the same row group), mean and 95% t-interval. A smaller receptive "
+    "field leaves more to z (more KL) at some cost in NLL (Yang et al. 2017).",
+    None, "LSTM decoder (none): mean, grey band 95% CI",
 )
+
+
+def parameter_sweeps(runs: pd.DataFrame) -> list[Sweep]:
+    """A sweep per numeric parameter of a one-part remedy (`param.<remedy>.<key>` columns of the runs);
+    `sweep` draws it for the row groups where it takes 2 or more values."""
+    columns = [c for c in sorted(runs.columns) if c.startswith(PARAM) and runs[c].notna().any()
+               and all(_is_number(value) for value in runs[c].dropna())]
+    return [_parameter_sweep(column, runs.attrs.get(NEUTRAL, {}).get(column)) for column in columns]
+
+
+def _parameter_sweep(column: str, neutral: float | None) -> Sweep:
+    """The sweep of one parameter; the `none` runs sit at `neutral`, or make a reference level."""
+    remedy, key = column.removeprefix(PARAM).rsplit(".", 1)
+    where = (f"square at {key} = {neutral}: the `none` run of the same row group" if neutral is not None
+             else "dashed line and grey band: the `none` run of the same row group, mean and 95% t-interval")
+    return Sweep(
+        column, f"{remedy}: {key}", f"{remedy}: {key} against KL and NLL",
+        f"{remedy}: {key} against KL and NLL",
+        f"{_slug(f'{remedy} {key}')}.png", f"Line: mean over seeds per value of `{key}`; dots: single runs; "
+        f"{where}.", None if neutral is None else float(neutral),
+        f"{key} = {neutral}: none, mean" if neutral is not None else "none: mean, grey band 95% CI",
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
 
 
 def _sweep_points(cell: pd.DataFrame, spec: Sweep) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -666,6 +688,6 @@ def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame,
         tradeoff(runs, order, colours),
         sentiment_probe(runs, order, colours),
         *posterior_mean(snapshots, order, colours),
-        *(sweep(runs, spec) for spec in SWEEPS),
+        *(sweep(runs, spec) for spec in (RECEPTIVE_FIELD, *parameter_sweeps(runs))),
     ]
     return [figure for figure in figures if figure is not None]

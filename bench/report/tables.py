@@ -12,12 +12,13 @@ pandas groupby away. Two derived columns make the cells of a suite:
   unambiguous, since canonical specs such as
   `kl-annealing(epochs=10.0,shape=linear,start=0.1,steepness=10.0,steps=0)`
   do not fit in a legend. `report.md` lists label -> full spec.
+
+What the report knows of a remedy it reads from the store (`specs`): a
+report needs neither the registry nor the remedy's plugin.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,9 @@ from bench.config import SECTIONS
 from bench.data.corpus import SPLITS
 from bench.errors import ConfigError
 from bench.probe import PROBE
+from bench.report.specs import inferred_settings, recorded_parts, recorded_settings, spec_parts
 from bench.report.stats import holm, mean_ci, welch
+from bench.syntax import SpecPart, convert
 
 RUNS = "runs"
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"
@@ -85,6 +88,8 @@ _PROBE_COLUMNS = {
     "n_train": "probe_n_train", "n_test": "probe_n_test",
 }
 _CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
+PARAM = "param."  # column prefix of a one-part remedy's parameters: param.<remedy>.<key>
+NEUTRAL = "neutral"  # runs.attrs key: param column -> the value that makes the remedy the plain VAE
 
 
 # ---------------------------------------------------------------- loading
@@ -98,10 +103,10 @@ def load_runs(store_dir: Path, damaged: list[str] | None = None, *, into: str = 
     Raises ConfigError when there is no run, before anything is written.
     """
     folders = sorted(p for p in (Path(store_dir) / RUNS).glob("*") if p.is_dir())
-    rows = []
+    rows, neutral = [], {}
     for folder in folders:
         try:
-            row = _run_row(folder)
+            row = _run_row(folder, neutral)
         except store.Damaged as exc:
             _note(damaged, f"run {folder.name} left out of {into}: {exc}")
             continue
@@ -116,13 +121,15 @@ def load_runs(store_dir: Path, damaged: list[str] | None = None, *, into: str = 
     for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field", "model.nz"]:
         if column not in runs:  # a store with no finished run yet still gets every column
             runs[column] = np.nan
-    runs["word_keep"] = runs["remedy"].map(word_keep)
+    runs["remedy_settings"] = _remedy_settings(runs)
     runs["setting"] = _settings(runs)
     runs["row_group"] = runs["run_id"].map(row_group_labels(store_dir))
     runs["condition"] = condition_titles(runs)
     labels = short_labels(runs["remedy"].unique())
     runs["remedy_label"] = runs["remedy"].map(labels)
-    return runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
+    runs = runs.sort_values(["condition", "remedy_label", "seed", "run_id"], ignore_index=True)
+    runs.attrs[NEUTRAL] = neutral
+    return runs
 
 
 def _note(damaged: list[str] | None, line: str) -> None:
@@ -130,7 +137,8 @@ def _note(damaged: list[str] | None, line: str) -> None:
         damaged.append(line)
 
 
-def _run_row(folder: Path) -> dict[str, Any] | None:
+def _run_row(folder: Path, neutral: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's row; the neutral values its remedy declares are added to `neutral` (by column)."""
     config = store.read_json(folder / store.CONFIG) if (folder / store.CONFIG).exists() else None
     metrics = store.read_json(folder / store.METRICS) if (folder / store.METRICS).exists() else None
     if config is None and metrics is None:
@@ -152,6 +160,9 @@ def _run_row(folder: Path) -> dict[str, Any] | None:
                 row[f"{section}.{key}"] = ",".join(map(str, value))
             else:
                 row[f"{section}.{key}"] = value
+    if config is not None:
+        row["remedy_settings"] = recorded_settings(config)
+        row.update(_parameter_columns(recorded_parts(config), neutral))
     if metrics is None:
         return row
     row.update({f"source.{key}": value for key, value in metrics.get("data", {}).items()})
@@ -216,16 +227,16 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
     A key counts when it varies within one remedy apart from the seed; a run
     is labelled with the keys where it differs from the dataset's most common
     value. Keys a remedy sets itself (pretrain-fb's learning rate, the CNN
-    decoder of dilated-cnn) belong to the remedy, not to the cell, and are left out.
+    decoder of dilated-cnn: `remedy_settings`) belong to the remedy, not to the cell, and are left out.
     A sha256 of your own corpus's data shows its first 12 hex digits, as the Data section does.
     """
     config = [c for c in runs.columns if c.split(".")[0] in SECTIONS and c not in _CONFIG_KEYS_NOT_SETTINGS]
-    owned = {spec: remedy_owned_keys(spec) for spec in runs["remedy"].dropna().unique()}
+    owned = runs["remedy_settings"].str.split(",")
     labels = pd.Series("", index=runs.index, dtype=object)
     for _, frame in runs.groupby("dataset", sort=False):
         as_text = frame[config].astype(str)
         for column in config:
-            as_text.loc[frame["remedy"].map(lambda spec, c=column: c in owned.get(spec, ())), column] = np.nan
+            as_text.loc[owned[frame.index].map(lambda keys, c=column: c in keys), column] = np.nan
         varying = [c for c in config if (as_text.groupby(frame["remedy"])[c].nunique() > 1).any()]
         if varying:
             usual = {c: as_text[c].mode().iloc[0] for c in varying}
@@ -240,70 +251,43 @@ def _settings(runs: pd.DataFrame) -> pd.Series:
     return labels
 
 
-@functools.cache
-def remedy_owned_keys(spec: str) -> frozenset[str]:
-    """The config keys (`section.key`) that the remedy `spec` changes in its `configure` hook.
-
-    Found by configuring a default config and comparing; a remedy that cannot
-    be built here (a plugin not installed) owns nothing.
-    """
-    from bench.config import RunConfig
-    from remedies import registry
-
-    try:
-        remedy = registry.parse(spec)
-    except ConfigError:
-        return frozenset()
-    before = RunConfig().to_dict()
-    after = remedy.configure(RunConfig()).to_dict()
-    return frozenset(
-        f"{section}.{key}"
-        for section in SECTIONS
-        for key, value in before.get(section, {}).items()
-        if after.get(section, {}).get(key) != value
-    )
+def _parameter_columns(parts: list[dict[str, Any]], neutral: dict[str, Any]) -> dict[str, Any]:
+    """`param.<remedy>.<key>` columns of a run whose remedy is one part (a sweep's x axis), noting in
+    `neutral` the values at which the remedy declares itself the plain VAE."""
+    if len(parts) != 1:
+        return {}
+    name = parts[0]["name"]
+    for key, value in parts[0].get("neutral", {}).items():
+        neutral[f"{PARAM}{name}.{key}"] = value
+    return {f"{PARAM}{name}.{key}": value for key, value in parts[0]["params"].items()}
 
 
-def _parse_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
-    """`a(k=v,...)+b` -> [("a", {"k": "v"}), ("b", {})]; a value may itself hold commas."""
-    parts = []
-    for name, inner in re.findall(r"([^+()]+)(?:\(([^()]*)\))?", spec):
-        params: dict[str, str] = {}
-        last = None
-        for item in inner.split(",") if inner else []:
-            key, sep, value = item.partition("=")
-            if sep:
-                last, params[key.strip()] = key.strip(), value.strip()
-            elif last is not None:
-                params[last] += "," + item
-        parts.append((name.strip(), params))
-    return parts
-
-
-def word_keep(spec: str) -> float:
-    """The keep rate of a run whose remedy is word dropout alone (Bowman's sweep), else NaN."""
-    parts = _parse_spec(spec)
-    if len(parts) != 1 or parts[0][0] != "word-dropout" or "keep" not in parts[0][1]:
-        return np.nan
-    return float(parts[0][1]["keep"])
+def _remedy_settings(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the config keys its remedy set itself, comma-joined: recorded in config.json, or inferred
+    from the store for runs stored before the record."""
+    config = [c for c in runs.columns if c.split(".")[0] in SECTIONS and c not in _CONFIG_KEYS_NOT_SETTINGS]
+    recorded = runs["remedy_settings"] if "remedy_settings" in runs else pd.Series(None, index=runs.index)
+    inferred = inferred_settings(runs, config)
+    return pd.Series([",".join(keys if isinstance(keys, list) else guess)
+                      for keys, guess in zip(recorded, inferred, strict=True)], index=runs.index)
 
 
 def short_labels(specs: Iterable[str]) -> dict[str, str]:
     """Label per canonical remedy spec: names only, plus the parameters that tell apart two specs
     with the same names (`word-dropout(keep=0.5)` vs `word-dropout(keep=0.75)`)."""
-    parsed = {spec: _parse_spec(spec) for spec in dict.fromkeys(specs)}
+    parsed = {spec: spec_parts(spec) for spec in dict.fromkeys(specs)}
     by_names: dict[tuple[str, ...], list[str]] = {}
     for spec, parts in parsed.items():
-        by_names.setdefault(tuple(name for name, _ in parts), []).append(spec)
+        by_names.setdefault(tuple(part.name for part in parts), []).append(spec)
     labels = {}
     for names, group in by_names.items():
         for spec in group:
             pieces = []
             for index, name in enumerate(names):
-                params = parsed[spec][index][1]
+                params = parsed[spec][index].params
                 differing = [
                     key for key in params
-                    if len({parsed[other][index][1].get(key) for other in group}) > 1
+                    if len({parsed[other][index].params.get(key) for other in group}) > 1
                 ]
                 inner = ",".join(f"{key}={params[key]}" for key in differing)
                 pieces.append(f"{name}({inner})" if inner else name)
@@ -435,21 +419,42 @@ def summary(runs: pd.DataFrame, metrics: Iterable[Metric] = METRICS) -> pd.DataF
 
 
 def resolve_baseline(runs: pd.DataFrame, baseline: str) -> str | None:
-    """The remedy spec in the store that `baseline` names (spec, label, or a name the registry
-    expands to a canonical spec), or None when no run matches."""
+    """The remedy spec in the store that `baseline` names: a spec, a label, or a spec that gives some
+    parameters (`kl-annealing(epochs=5)`) and matches one stored spec; None when none matches.
+
+    Raises ConfigError when it matches several, naming them.
+    """
     specs = set(runs["remedy"])
     if baseline in specs:
         return baseline
     by_label = runs.loc[runs["remedy_label"] == baseline, "remedy"].unique()
     if len(by_label) == 1:
         return str(by_label[0])
-    from remedies import registry
+    wanted = spec_parts(baseline)
+    matches = sorted(spec for spec in specs if _matches(wanted, spec_parts(spec)))
+    if len(matches) > 1:
+        raise ConfigError(f"baseline '{baseline}' matches {len(matches)} remedies in the store: "
+                          f"{', '.join(matches)}; give one of them")
+    return matches[0] if matches else None
 
-    try:
-        canonical = registry.parse(baseline).spec()
-    except ConfigError:
-        return None
-    return canonical if canonical in specs else None
+
+def _matches(wanted: list[SpecPart], stored: list[SpecPart]) -> bool:
+    """Same remedies, in canonical (name) order, and every parameter `wanted` gives has the stored value."""
+    if sorted(part.name for part in wanted) != [part.name for part in stored]:
+        return False
+    given = {part.name: part.params for part in wanted}
+    return all(key in part.params and _same(value, part.params[key])
+               for part in stored for key, value in given[part.name].items())
+
+
+def _same(given: str, stored: str) -> bool:
+    """`5` and `5.0`, `yes` and `true`: one value as the shared converter reads both."""
+    for kind in (float, bool):
+        try:
+            return convert(given, kind, "") == convert(stored, kind, "")
+        except ConfigError:
+            continue
+    return given == stored
 
 
 def conditions_without(runs: pd.DataFrame, remedy: str | None) -> list[str]:

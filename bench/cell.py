@@ -1,9 +1,11 @@
-"""One run, end to end: resolve and check everything, train, evaluate, store.
+"""One cell of a suite, end to end: resolve and check everything, train, evaluate, store.
 
-`plan_run` does every check that can fail on user input and writes nothing;
-`execute` does the work. A run that raises (NaN loss, out of memory, a bug
-in a plugin) is stored with status "failed" and its reason, and the caller
-goes on.
+`resolve` parses the remedy spec once and lets the remedy `configure` the
+run once; the `Resolved` run carries that remedy instance on to training.
+`plan_run` does every other check that can fail on user input (the device,
+the corpus) and writes nothing; `execute` does the work. A run that raises
+(NaN loss, out of memory, a bug in a plugin) is stored with status "failed"
+and its reason, and the caller goes on.
 """
 
 from __future__ import annotations
@@ -17,50 +19,74 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 import bench
 from bench import hardware, provenance, store, trackers
 from bench.allocator import retain_freed_memory
-from bench.config import RunConfig, build_config, validate
+from bench.config import REMEDY_RECORD, RunConfig, build_config, changed_settings, validate
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
 from bench.evaluate import evaluate, evaluation_subset
+from bench.store import CHECKPOINT
 from bench.train import Trainer, autocast
 from remedies import registry
 from remedies.base import Remedy
 
-CHECKPOINT = "checkpoint.pt"
 
+@dataclass(frozen=True)
+class Resolved:
+    """A run with every setting resolved: the config (its hash is the run id), the remedy instance that
+    configured it, and the settings that `configure` changed.
 
-@dataclass
-class RunPlan:
-    """A run that passed every check: its config, remedy and corpus."""
+    `record()` is the run's config.json: the config, and beside it (not
+    hashed) the remedy's parts with their typed parameters and the settings
+    it changed, so that the report needs neither the registry nor the plugin.
+    """
 
-    cfg: RunConfig
+    config: RunConfig
     remedy: Remedy
+    remedy_settings: dict[str, Any]  # section.key -> value
+
+    def run_id(self) -> str:
+        return self.config.run_id()
+
+    def record(self) -> dict[str, Any]:
+        parts = [part.record() for part in self.remedy.parts()]
+        return {**self.config.to_dict(), REMEDY_RECORD: {"parts": parts, "settings": self.remedy_settings}}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Resolved:
+        """The run that `record()` describes, its remedy built afresh from the spec (in a worker process)."""
+        config = RunConfig.from_dict(record)
+        settings = record.get(REMEDY_RECORD, {}).get("settings", {})
+        return cls(config, registry.parse(config.remedy), settings)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run that passed every check, with its corpus loaded."""
+
+    run: Resolved
     corpus: Corpus
 
 
-def resolve_config(
+def resolve(
     dataset: str, remedy_spec: str, seed: int, overrides: dict[str, Any], base: Path | None = None
-) -> RunConfig:
+) -> Resolved:
     """Dataset defaults + overrides + what the remedy configures, validated; relative paths in
     `dataset` start at `base` (default: the working folder)."""
     remedy = registry.parse(remedy_spec)
-    cfg = build_config(dataset, remedy.spec(), seed, overrides, base)
-    cfg = remedy.configure(cfg)
+    plain = build_config(dataset, remedy.spec(), seed, overrides, base)
+    cfg = remedy.configure(copy.deepcopy(plain))
     validate(cfg)
-    return cfg
+    return Resolved(cfg, remedy, changed_settings(plain, cfg))
 
 
-def plan_run(cfg: RunConfig, data_dir: str | None = None) -> RunPlan:
-    """Build the remedy and load the corpus; raises ConfigError, writes nothing."""
-    if cfg.train.device.startswith("cuda") and not torch.cuda.is_available():
+def plan_run(run: Resolved, data_dir: str | None = None) -> RunPlan:
+    """Check the device and load the corpus; raises ConfigError, writes nothing."""
+    if run.config.train.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
-    remedy = registry.parse(cfg.remedy)
-    remedy.configure(copy.deepcopy(cfg))  # the remedy sees the config it will train under
-    return RunPlan(cfg=cfg, remedy=remedy, corpus=cached_corpus(cfg.data, data_dir))
+    return RunPlan(run=run, corpus=cached_corpus(run.config.data, data_dir))
 
 
 def _versions() -> dict[str, str]:
@@ -97,7 +123,7 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False,
     process is writing is left alone: the result then has status "busy" and
     nothing is written.
     """
-    folder = store.run_dir(out, suite, plan.cfg.run_id())
+    folder = store.run_dir(out, suite, plan.run.run_id())
     try:
         with store.run_lock(folder):
             store.remove_partial_writes(folder)
@@ -105,23 +131,23 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False,
                 # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
                 (folder / CHECKPOINT).unlink(missing_ok=True)
                 return {**store.read_json(folder / store.METRICS), "already_finished": True}
-            with trackers.opened(log_to, plan.cfg, suite, store.suite_dir(out, suite)) as tracker:
+            with trackers.opened(log_to, plan.run.config, suite, store.suite_dir(out, suite)) as tracker:
                 metrics = _execute(plan, folder, suite, progress, tracker)
                 tracker.finish(metrics)
                 return metrics
     except store.RunLocked as exc:
-        return {"run_id": plan.cfg.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}
+        return {"run_id": plan.run.run_id(), "suite": suite, "status": "busy", "reason": str(exc)}
 
 
 def _execute(
     plan: RunPlan, folder: Path, suite: str, progress: bool, tracker: trackers.Tracker
 ) -> dict[str, Any]:
     """The run itself, under its lock: train (from the checkpoint if any), evaluate, store."""
-    cfg = plan.cfg
+    cfg = plan.run.config
     retain_freed_memory()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    store.write_json(folder / store.CONFIG, cfg.to_dict())
+    store.write_json(folder / store.CONFIG, plan.run.record())
     base: dict[str, Any] = {
         **_identity(cfg, suite), **_environment(cfg),
         "data": plan.corpus.source,  # the files read and their sha256: not config, so not in the run id
@@ -129,12 +155,10 @@ def _execute(
     started = time.perf_counter()
     trainer: Trainer | None = None
     try:
-        trainer = Trainer(cfg, plan.corpus, plan.remedy)
+        trainer = Trainer(cfg, plan.corpus, plan.run.remedy)
         trainer.tracker = tracker
-        resumed = _resume(trainer, folder / CHECKPOINT)
-        train_seconds = _train(trainer, folder, progress, fresh=resumed is None)
+        fit = trainer.fit(folder / CHECKPOINT, progress)
         eval_started = time.perf_counter()
-        trainer.load_best()
         sentences = evaluation_subset(
             plan.corpus.splits[cfg.eval.split], cfg.eval.max_sentences, cfg.data.split_seed
         )
@@ -147,15 +171,10 @@ def _execute(
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
         tables = _write_traces(folder, trainer)
         metrics = {
-            **base, "status": "finished", "test": test, "model": describe_model(trainer.model),
-            "best_epoch": trainer.protocol.best_epoch, "epochs_run": trainer.epoch,
-            "steps": trainer.step, "validation": trainer.protocol.history,
-            "resumed_from_epoch": resumed,  # None: trained in one go
+            **base, **fit.fields(), "status": "finished", "test": test,
+            "model": describe_model(trainer.model),
             "timings": {
-                "train_s": train_seconds, "eval_s": eval_seconds,
-                "total_s": time.perf_counter() - started,
-                "train_steps_s": trainer.step_seconds,
-                "train_tokens_per_s": trainer.step_tokens / max(trainer.step_seconds, 1e-9),
+                **fit.timings(), "eval_s": eval_seconds, "total_s": time.perf_counter() - started,
                 **test.pop("timings"),
             },
             "files": store.digests(folder, [store.CONFIG, store.MODEL, *(path.name for path in tables)]),
@@ -191,13 +210,8 @@ def record_failure(cfg: RunConfig, out: Path, suite: str, reason: str) -> None:
 
 
 def _write_traces(folder: Path, trainer: Trainer) -> list[Path]:
-    """What training recorded so far: the curve, and posterior-mean snapshots if any; their files."""
-    written = []
-    if trainer.curve:
-        written.append(store.write_curve(folder, trainer.curve))
-    if trainer.snapshots:
-        written.append(store.write_table(folder, store.SNAPSHOTS, trainer.snapshots))
-    return written
+    """What training recorded so far (the curve, posterior-mean snapshots); the files written."""
+    return [store.write_table(folder, stem, rows) for stem, rows in trainer.traces().items() if rows]
 
 
 def describe_model(model: torch.nn.Module) -> dict[str, Any]:
@@ -207,40 +221,3 @@ def describe_model(model: torch.nn.Module) -> dict[str, Any]:
     if field is not None:
         info["receptive_field"] = field
     return info
-
-
-def _resume(trainer: Trainer, checkpoint: Path) -> int | None:
-    """Continue from the last epoch's checkpoint if there is one that reads whole; its epoch.
-
-    A damaged checkpoint (a partial copy, a dying disk) is deleted and the run
-    starts over: half a training state would silently train a different run.
-    """
-    if not checkpoint.exists():
-        return None
-    try:
-        state = store.load_torch(checkpoint)
-    except store.Damaged:
-        checkpoint.unlink()
-        return None
-    trainer.load_state_dict(state)
-    return trainer.epoch
-
-
-def _train(trainer: Trainer, folder: Path, progress: bool, *, fresh: bool) -> float:
-    """The epoch loop with a checkpoint at each epoch end; returns training seconds."""
-    checkpoint = folder / CHECKPOINT
-    if fresh:  # a pretraining stage counts as training time
-        started = time.perf_counter()
-        trainer.remedy.before_training(trainer)
-        trainer.train_seconds += time.perf_counter() - started
-    total = trainer.cfg.train.epochs * trainer.steps_per_epoch
-    with tqdm(total=total, initial=trainer.step, desc=f"{trainer.cfg.remedy[:40]} seed {trainer.cfg.seed}",
-              unit="step", disable=not progress, leave=False) as bar:
-        while not trainer.finished:
-            started = time.perf_counter()
-            trainer.run_epoch(bar)
-            trainer.train_seconds += time.perf_counter() - started
-            bar.set_postfix(epoch=trainer.epoch, kl=f"{trainer.protocol.history[-1]['kl']:.2f}")
-            if not trainer.finished:
-                store.save_torch(checkpoint, trainer.state_dict())
-    return trainer.train_seconds
