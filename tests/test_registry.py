@@ -30,7 +30,10 @@ TINY = ["--set", "data.synthetic_size=40", "--set", "data.synthetic_vocab=20",
 
 @pytest.fixture
 def scratch_registry(monkeypatch):
-    """Registrations made by a test vanish with it."""
+    """Registrations made by a test vanish with it. The built-ins are registered first: a module
+    imported during the test would not register again in a later test's copy."""
+    for name in registry.BUILTIN_MODULES:
+        registry.get(name)
     monkeypatch.setattr(registry, "_registered", dict(registry._registered))
 
 
@@ -304,6 +307,23 @@ class TestEntryPoints:
         stored = json.loads(metrics.read_text())
         assert stored["status"] == "finished"
         assert stored["remedy"].startswith("kl-annealing(") and "kl-threshold(target=0.5)" in stored["remedy"]
+
+    def test_a_store_with_a_plugin_remedy_reports_once_the_plugin_is_gone(self, tmp_path, monkeypatch):
+        out = tmp_path / "out"
+        for spec in ("kl-threshold(target=0.5)", "none"):
+            result = invoke("train", "--dataset", "synthetic", "--remedy", spec, "--out", str(out), *TINY)
+            assert result.exit_code == 0, result.output
+        # Uninstalled: no entry point, no registration, and its module cannot be imported.
+        monkeypatch.setattr(registry, "_plugin_entry_points", dict)
+        monkeypatch.delitem(registry._registered, "kl-threshold")
+        monkeypatch.setitem(sys.modules, "collapse_bench_example_plugin", None)
+        with pytest.raises(ConfigError, match="unknown remedy 'kl-threshold'"):
+            registry.get("kl-threshold")
+        result = invoke("report", str(out / "train"))
+        assert result.exit_code == 0, result.output
+        runs = (out / "train" / "report" / "runs.csv").read_text()
+        assert "kl-threshold(target=0.5)" in runs and "param.kl-threshold.target" in runs
+        assert "kl-threshold" in (out / "train" / "report" / "report.md").read_text()
 
     def test_plugin_obeys_the_contract(self):
         import torch

@@ -26,8 +26,10 @@ def report(store_dir: Path, baseline: str, out: Path | None) -> None:
     (significance.csv); table.tex for a paper. Figures, as PNG and PDF:
     metrics with CIs, KL and KL weight over training, MI and AU over
     training, NLL against MI, He et al.'s posterior-mean space (nz = 1 runs
-    with snapshots), and the word keep rate and CNN receptive field when
-    swept. Warns when a dataset's validation and test splits are one file.
+    with snapshots), the CNN receptive field, and any numeric remedy
+    parameter the suite sweeps (word-dropout's keep rate). Warns when a
+    dataset's validation and test splits are one file. Reads the store's
+    files only: a remedy's plugin need not be installed.
     """
     from bench.report import build_report
 
