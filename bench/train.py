@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from bench.evaluate import encode_all, split_batches
 from bench.metrics import active_units, mutual_info, mutual_info_batched
 from bench.models import SentenceVAE, build_model
 from bench.models.vae import LossTerms
+from bench.protocol import ProtocolState
 from bench.trackers import Tracker
 from remedies.base import Horizon, Remedy
 
@@ -44,25 +44,6 @@ EPOCH_SEED_STRIDE = 1_000_003  # seed x stride + epoch: distinct per (seed, epoc
 
 class Diverged(RuntimeError):
     """The loss became NaN or infinite: the run is recorded as failed."""
-
-
-@dataclasses.dataclass
-class ProtocolState:
-    """What the lr schedule and model selection remember between epochs.
-
-    Two bars, as in He et al.'s code: `best_loss` picks the checkpoint and
-    only ever goes down; `decay_bar` is what "not improved" compares with,
-    and a halving resets it to that epoch's (worse) loss.
-    """
-
-    best_loss: float = math.inf
-    decay_bar: float = math.inf
-    best_epoch: int = -1
-    not_improved: int = 0
-    decays: int = 0
-    lr: float = 0.0
-    stopped: bool = False
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 def autocast(precision: str, device: str) -> contextlib.AbstractContextManager[Any]:
@@ -362,28 +343,13 @@ class Trainer:
         if self.cfg.train.snapshot_every:
             self.snapshot()
         self.remedy.on_epoch_end(self, val)
-        state = self.protocol
-        state.history.append({"epoch": self.epoch, **val, "lr": state.lr})
-        self.tracker.log_epoch(state.history[-1])
-        if val["loss"] < state.best_loss:
-            state.best_loss, state.best_epoch = val["loss"], self.epoch
+        verdict = self.protocol.judge(self.epoch, val, self.cfg.train)
+        self.tracker.log_epoch(self.protocol.history[-1])
+        if verdict.best:
             self.best_state = copy.deepcopy(self.model.state_dict())
-        if val["loss"] <= state.decay_bar:
-            state.decay_bar, state.not_improved = val["loss"], 0
-            return val
-        state.not_improved += 1
-        if (
-            state.not_improved >= self.cfg.train.decay_patience
-            and self.epoch >= self.cfg.train.decay_after_epoch
-        ):
-            # As the reference: reload the best weights, halve the lr, and take
-            # this epoch's loss as the new bar to beat (the checkpoint keeps its own).
-            state.decays += 1
-            state.not_improved = 0
-            state.decay_bar = val["loss"]
+        if verdict.halve:
             self.load_best()
-            self.set_lr(state.lr * self.cfg.train.lr_decay)
-            state.stopped = state.decays >= self.cfg.train.max_decays
+            self.set_lr(self.protocol.lr * self.cfg.train.lr_decay)
         return val
 
     def load_best(self) -> None:

@@ -252,6 +252,14 @@ class TestSignificance:
         spec = tables.resolve_baseline(runs, "kl-annealing")
         assert spec.startswith("kl-annealing(") and tables.resolve_baseline(runs, "cyclical") is None
 
+    def test_baseline_given_some_parameters_is_matched_by_value_in_the_store(self, runs):
+        assert tables.resolve_baseline(runs, "kl-annealing(epochs=10)") == tables.resolve_baseline(
+            runs, "kl-annealing")  # 10 and 10.0 are one value
+        assert tables.resolve_baseline(runs, "word-dropout(keep=.25)") == "word-dropout(keep=0.25)"
+        assert tables.resolve_baseline(runs, "kl-annealing(epochs=3)") is None
+        with pytest.raises(tables.ConfigError, match=r"'word-dropout' matches 2 remedies.*keep=0.25.*keep=0.75"):
+            tables.resolve_baseline(runs, "word-dropout")
+
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["recorded", "spec-of-older-stores"])
 def test_parameters_of_a_lone_remedy_are_columns(tmp_path, legacy):
