@@ -257,7 +257,8 @@ class TestSignificance:
             runs, "kl-annealing")  # 10 and 10.0 are one value
         assert tables.resolve_baseline(runs, "word-dropout(keep=.25)") == "word-dropout(keep=0.25)"
         assert tables.resolve_baseline(runs, "kl-annealing(epochs=3)") is None
-        with pytest.raises(tables.ConfigError, match=r"'word-dropout' matches 2 remedies.*keep=0.25.*keep=0.75"):
+        ambiguous = r"'word-dropout' matches 2 remedies.*keep=0.25.*keep=0.75"
+        with pytest.raises(tables.ConfigError, match=ambiguous):
             tables.resolve_baseline(runs, "word-dropout")
 
 
