@@ -158,6 +158,13 @@ class TestSpecs:
     def test_none_disappears_from_a_composition(self):
         assert registry.parse("none+beta").spec() == "beta(beta=0.4)"
 
+    @pytest.mark.parametrize("word,value", [("yes", True), ("no", False), ("1", True), ("FALSE", False)])
+    def test_booleans_read_as_settings_do(self, word, value):
+        from bench.syntax import convert
+
+        assert registry.parse(f"cyclical(lr_restart={word})").lr_restart is value
+        assert convert(word, bool, "train.flag") is value  # the one converter behind --set too
+
     def test_suite_toml_values_arrive_typed(self):
         params = tomllib.loads("cycles = 2\nratio = 0.5\nlr_restart = true\n")
         remedy = registry.build("cyclical", params)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bench.cell import execute, plan_run, resolve
+from bench.config import RunConfig
 
 TINY = {"data.synthetic_size": 200, "train.epochs": 1, "eval.iw_samples": 5, "train.diag_every": 0}
 
@@ -145,3 +146,17 @@ def test_the_stop_rules_batch_mi_is_drawn_afresh_each_epoch_and_repeats_on_resum
     twin.model.load_state_dict(trainer.model.state_dict())
     twin.epoch = 3
     assert twin.evaluate_split()["mi_batch"] == estimates[3]  # keyed by (seed, epoch): a resume redraws it
+
+
+def test_config_json_records_the_remedy_beside_the_config_and_the_id_hashes_the_config_alone(tmp_path):
+    run = resolve("synthetic", "bn-vae(gamma=0.3)+word-dropout", 0, TINY)
+    assert execute(plan_run(run), tmp_path, "t")["status"] == "finished"
+    stored = json.loads((tmp_path / "t" / "runs" / run.run_id() / "config.json").read_text())
+    record = stored.pop("remedy_resolved")
+    assert record == {
+        "parts": [{"name": "bn-vae", "params": {"authors_init": True, "gamma": 0.3}, "neutral": {}},
+                  {"name": "word-dropout", "params": {"keep": 0.5}, "neutral": {"keep": 1.0}}],
+        "settings": {"model.bn_gamma": 0.3, "model.init": "pytorch-encoder", "train.decay_patience": 5},
+    }
+    assert stored == json.loads(json.dumps(run.config.to_dict()))  # what the run id hashes, as before
+    assert RunConfig.from_dict({**stored, "remedy_resolved": record}).run_id() == run.run_id()
