@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from joblib import cpu_count
 
-from bench.cell import Resolved, execute, plan_run
 from bench.config import RunConfig
+from bench.single_run import Resolved, execute, plan_run
 
 ORPHAN_CHECK_S = 0.5  # how soon a cell whose worker died stops, releasing its run lock
 # The cell's process starts from its worker's sys.path, as multiprocessing's spawn does: it imports

@@ -127,7 +127,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
     versions), the training curve and model.pt. Running the same command again
     finds the finished run (same run id = same resolved config) and does no work.
     """
-    from bench.cell import execute, plan_run, resolve
+    from bench.single_run import execute, plan_run, resolve
     from bench.trackers import check_trackers
 
     settings = dict(parse_overrides(overrides))

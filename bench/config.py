@@ -3,7 +3,7 @@
 A run is fully described by a `RunConfig`. Its JSON form is what goes into
 `config.json`, and its hash is the run id, so every field that changes the
 result must live here and nothing else may. config.json also keeps, under
-`REMEDY_RECORD`, what resolving the run learnt about its remedy (bench/cell.py):
+`REMEDY_RECORD`, what resolving the run learnt about its remedy (bench/single_run.py):
 not config, so not in the run id.
 """
 

@@ -33,10 +33,10 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm.auto import tqdm
 
 from bench import store
-from bench.cell import record_failure
 from bench.cells import Outcome, killed, run_cell, run_cell_in_own_process
 from bench.diagnostics import GRID
 from bench.errors import ConfigError
+from bench.single_run import record_failure
 from bench.suite import Cell, Suite
 
 CONNECT_TIMEOUT = "10s"  # to reach an existing dask scheduler

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cell import Resolved, plan_run, resolve
 from bench.config import SECTIONS, RunConfig, set_value
 from bench.data.datasets import find_dataset
 from bench.errors import ConfigError, closest
+from bench.single_run import Resolved, plan_run, resolve
 from bench.store import check_suite_name
 from remedies import registry
 

@@ -70,10 +70,10 @@ def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none"
     import torch
 
     from bench.allocator import retain_freed_memory
-    from bench.cell import plan_run, resolve
+    from bench.single_run import plan_run, resolve
     from bench.train import Trainer
 
-    retain_freed_memory()  # as `bench.cell.execute` does for every run
+    retain_freed_memory()  # as `bench.single_run.execute` does for every run
     torch.manual_seed(0)
     run = resolve("ptb-small", remedy, 0, {
         **SIZES[size], "train.diag_every": 0, "train.precision": precision, "eval.precision": precision,

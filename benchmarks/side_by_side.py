@@ -188,7 +188,7 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
     """One seed of collapse-bench on the same config, stored under `--out`."""
     import torch
 
-    from bench.cell import execute, plan_run, resolve
+    from bench.single_run import execute, plan_run, resolve
 
     torch.set_num_threads(1)
     overrides = {

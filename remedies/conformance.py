@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from bench.cell import plan_run, resolve
 from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.vocab import BOS, PAD, UNK
+from bench.single_run import plan_run, resolve
 from bench.train import Trainer
 from remedies import registry
 from remedies.base import Horizon, Remedy

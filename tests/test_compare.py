@@ -22,7 +22,6 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from bench import store
-from bench.cell import resolve
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.report.compare import StoreComparison, compare_stores, pair_runs
@@ -30,6 +29,7 @@ from bench.report.render import markdown_table
 from bench.report.stats import paired_t
 from bench.report.tables import load_runs
 from bench.scheduler import run_suite
+from bench.single_run import resolve
 from bench.suite import load_suite
 
 NOISE = (0.01, -0.02, 0.015, -0.005, 0.0)  # per seed, so a difference varies a little over seeds

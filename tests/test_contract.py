@@ -19,7 +19,7 @@ import pytest
 import torch
 from fakes import ScriptedTrainer
 
-from bench.cell import plan_run, resolve
+from bench.single_run import plan_run, resolve
 from bench.train import Trainer
 from remedies import registry
 from remedies.base import HOOKS, Combine, Remedy, TrainerView

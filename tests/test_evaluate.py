@@ -3,8 +3,8 @@
 import platform
 
 from bench.allocator import retain_freed_memory
-from bench.cell import execute, plan_run, resolve
 from bench.evaluate import evaluation_subset, token_bounded_batches
+from bench.single_run import execute, plan_run, resolve
 
 SENTENCES = [[i] * (1 + i % 5) for i in range(50)]
 

@@ -23,12 +23,12 @@ from test_probe import TINY as PROBE_TINY
 from test_probe import write_yelp
 
 from bench import scheduler, store
-from bench.cell import CHECKPOINT, execute, plan_run, resolve
 from bench.cells import Outcome, death_reason, run_cell
 from bench.cli import cli
 from bench.data.readers import MAX_LINE_BYTES
 from bench.probe import PROBE
 from bench.scheduler import run_suite
+from bench.single_run import CHECKPOINT, execute, plan_run, resolve
 from bench.suite import Suite, load_suite
 from bench.train import Trainer
 

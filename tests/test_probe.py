@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from bench import store
-from bench.cell import resolve
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.models import build_model
@@ -32,6 +31,7 @@ from bench.probe import (
 )
 from bench.report import build_report
 from bench.report.tables import METRICS, load_runs, reported_metrics
+from bench.single_run import resolve
 
 TINY = {
     "train.epochs": 1,

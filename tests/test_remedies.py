@@ -12,10 +12,10 @@ import pytest
 import torch
 from fakes import ScriptedTrainer
 
-from bench.cell import plan_run, resolve
 from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.vocab import BOS, PAD, UNK
+from bench.single_run import plan_run, resolve
 from bench.train import Trainer
 from remedies import Remedy, registry
 from remedies.base import Horizon

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.cell import execute, plan_run, resolve
+from bench.single_run import execute, plan_run, resolve
 
 # One torch thread: these tiny models are bound by per-call overhead, and tests share cores.
 COMMON = {"data.synthetic_vocab": 100, "eval.iw_samples": 10, "train.diag_every": 0,

@@ -19,7 +19,6 @@ from matplotlib.collections import LineCollection
 from scipy import stats
 
 from bench import store
-from bench.cell import resolve
 from bench.cli import cli
 from bench.report import build_report, render, tables
 from bench.report.plots import (
@@ -33,6 +32,7 @@ from bench.report.plots import (
     pick_snapshots,
     sweep,
 )
+from bench.single_run import resolve
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
 PTB = {"eval.iw_samples": 50}

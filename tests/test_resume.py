@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench import store
-from bench.cell import CHECKPOINT, execute, plan_run
+from bench.single_run import CHECKPOINT, execute, plan_run
 from bench.suite import load_suite
 from bench.train import Trainer
 

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from bench import scheduler, store
-from bench.cell import execute, plan_run
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.scheduler import estimated_cost, run_suite
+from bench.single_run import execute, plan_run
 from bench.suite import load_suite
 from bench.train import Trainer
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench import store
-from bench.cell import execute, plan_run, resolve
 from bench.cli import cli
 from bench.errors import ConfigError
+from bench.single_run import execute, plan_run, resolve
 from bench.trackers import Fanout, Tracker, check_trackers
 from bench.train import Trainer
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from bench.cell import execute, plan_run, resolve
 from bench.config import RunConfig
+from bench.single_run import execute, plan_run, resolve
 
 TINY = {"data.synthetic_size": 200, "train.epochs": 1, "eval.iw_samples": 5, "train.diag_every": 0}
 

@@ -2,7 +2,7 @@
 
 A run's config.json records, beside its config, its remedy's parts (name,
 typed parameters, and the values at which a parameter makes the remedy the
-plain VAE) and the settings its `configure` changed (bench/cell.py). Runs
+plain VAE) and the settings its `configure` changed (bench/single_run.py). Runs
 stored before that record have only the spec: their parts then come from the
 spec grammar (`bench.syntax`) with the parameters as written, and the
 settings a remedy changed are inferred from the store (`inferred_settings`).

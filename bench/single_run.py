@@ -1,4 +1,7 @@
-"""One cell of a suite, end to end: resolve and check everything, train, evaluate, store.
+"""One run (`collapse-bench train`, or a cell of a suite) end to end: resolve, check, train, evaluate, store.
+
+A suite (`collapse-bench run`) is many of these; `bench.cells` runs each in a
+worker's process, `bench.scheduler` orders them.
 
 `resolve` parses the remedy spec once and lets the remedy `configure` the
 run once; the `Resolved` run carries that remedy instance on to training.
