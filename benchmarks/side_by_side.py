@@ -9,9 +9,9 @@ bohanli/vae-pretraining-encoder for Li et al. 2019's. The script copies it
 to a temporary folder, writes one config module there for the ptb-small
 files and the sizes asked for, runs its training script once per seed and
 reads per-epoch validation and final test KL / MI / AU from what it prints.
-The run is stopped when it reaches the final importance-weighted NLL, which
-the comparison does not use (batch-size-1 IW NLL takes longer than training
-at these sizes). The harness runs the same config through the Python API
+The run is stopped after its final test metrics, before the final
+importance-weighted NLL, which the comparison does not use (batch-size-1 IW
+NLL takes longer than training at these sizes). The harness runs the same config through the Python API
 into `--out` (a normal store: runs resume and are never redone).
 
 MI on both sides is the estimator the authors' script prints: He et al.'s
@@ -121,18 +121,25 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
-    """Yield the script's output lines; stop it once it starts the final IW NLL."""
+    """Yield the script's output lines; stop it after the final test's active-unit count.
+
+    Both authors' scripts end with a TEST row followed by its AU line (the
+    per-epoch TEST rows have none), then the batch-size-1 IW NLL, which the
+    comparison does not use and which on a CPU takes longer than training.
+    He et al.'s script announces that stage; Li et al.'s does not, so the
+    stop is keyed on the line before it.
+    """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
     with subprocess.Popen([sys.executable, "-u", "-c", LAUNCHER, *argv], cwd=repo, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("iw nll computing"):
+            yield line
+            if AU.match(line.strip()) and len(lines) > 1 and VAL.search(lines[-2]) and "TEST" in lines[-2]:
                 proc.kill()
                 break
-            yield line
         code = proc.wait()
         if code not in (0, -9):
             raise RuntimeError(f"{argv[0]} failed ({code}):\n{''.join(lines[-20:])}")
