@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.train import Trainer
+
 # Top-level keys and tables that make every cell tiny; a test adds the rest.
 TINY_DATA = 'datasets = [{ name = "synthetic", data.synthetic_size = 200 }]'
 TINY_TABLES = """
@@ -46,3 +48,22 @@ def write_distribution(site: Path, name: str, entry_points: dict[str, dict[str, 
     groups = "".join(f"[{group}]\n" + "".join(f"{key} = {value}\n" for key, value in points.items())
                      for group, points in entry_points.items())
     (info / "entry_points.txt").write_text(groups)
+
+
+def stop_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int,
+                  stop: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Make training call `stop` (default: Ctrl-C) when it reaches `epoch`, after the checkpoint
+    of the epoch before; returns what puts training back, leaving the test's other patches alone."""
+    run_epoch = Trainer.run_epoch
+
+    def stopping(self: Trainer, progress: object = None) -> None:
+        if self.epoch == epoch:
+            (stop or ctrl_c)()
+        run_epoch(self, progress)
+
+    monkeypatch.setattr(Trainer, "run_epoch", stopping)
+    return lambda: monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+
+
+def ctrl_c() -> None:
+    raise KeyboardInterrupt

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TINY_DATA, TINY_TABLES
+from conftest import TINY_DATA, TINY_TABLES, ctrl_c, stop_in_epoch
 from test_probe import TINY as PROBE_TINY
 from test_probe import write_yelp
 
@@ -30,7 +30,6 @@ from bench.probe import PROBE
 from bench.scheduler import run_suite
 from bench.single_run import CHECKPOINT, execute, plan_run, resolve
 from bench.suite import Suite, load_suite
-from bench.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,18 +193,11 @@ class TestDamagedFiles:
         clean = store.read_json(folder / store.METRICS)
         for name in (store.METRICS, store.MODEL):
             (folder / name).unlink()
-        run_epoch = Trainer.run_epoch
-
-        def cut_in_epoch_1(self, progress=None):
-            if self.epoch == 1:
-                raise KeyboardInterrupt
-            run_epoch(self, progress)
-
-        monkeypatch.setattr(Trainer, "run_epoch", cut_in_epoch_1)
+        resume_training = stop_in_epoch(monkeypatch, 1)
         with pytest.raises(KeyboardInterrupt):
             execute(plan_run(suite.cells[0].run), out, "tiny")
         truncate(folder / CHECKPOINT)
-        monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+        resume_training()
         metrics = execute(plan_run(suite.cells[0].run), out, "tiny")
         assert metrics["status"] == "finished" and metrics["resumed_from_epoch"] is None
         assert metrics["test"] == clean["test"]
@@ -330,22 +322,6 @@ class TestLostCells:
 
 
 # ------------------------------------------------------------------- interruptions
-
-
-def stop_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int, stop: Callable[[], None]) -> None:
-    """Make training call `stop` when it reaches `epoch`, after the checkpoint of the epoch before."""
-    run_epoch = Trainer.run_epoch
-
-    def stopping(self, progress=None):
-        if self.epoch == epoch:
-            stop()
-        run_epoch(self, progress)
-
-    monkeypatch.setattr(Trainer, "run_epoch", stopping)
-
-
-def ctrl_c() -> None:
-    raise KeyboardInterrupt
 
 
 def sigterm() -> None:

@@ -8,11 +8,11 @@ import time
 
 import pytest
 import torch
+from conftest import stop_in_epoch
 
 from bench import store
 from bench.single_run import CHECKPOINT, execute, plan_run
 from bench.suite import load_suite
-from bench.train import Trainer
 
 
 def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_suite, tmp_path, monkeypatch):
@@ -24,20 +24,13 @@ def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_sui
     plan = plan_run(cell.run)
     whole = execute(plan, tmp_path / "whole", "tiny")
 
-    run_epoch = Trainer.run_epoch
-
-    def interrupted_in_epoch_2(self, progress=None):
-        if self.epoch == 2:
-            raise KeyboardInterrupt  # as Ctrl-C: not recorded as a failure
-        run_epoch(self, progress)
-
-    monkeypatch.setattr(Trainer, "run_epoch", interrupted_in_epoch_2)
+    resume_training = stop_in_epoch(monkeypatch, 2)  # as Ctrl-C: not recorded as a failure
     with pytest.raises(KeyboardInterrupt):
         execute(plan_run(cell.run), tmp_path / "cut", "tiny")
     folder = store.run_dir(tmp_path / "cut", "tiny", cell.run_id)
     assert (folder / CHECKPOINT).exists() and store.run_status(folder) is None
     assert store.load_torch(folder / CHECKPOINT)["epoch"] == 2
-    monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+    resume_training()
     resumed = execute(plan_run(cell.run), tmp_path / "cut", "tiny")
 
     assert resumed["status"] == whole["status"] == "finished"

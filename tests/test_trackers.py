@@ -6,13 +6,13 @@ import logging
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import stop_in_epoch
 
 from bench import store
 from bench.cli import cli
 from bench.errors import ConfigError
 from bench.single_run import execute, plan_run, resolve
 from bench.trackers import Fanout, Tracker, check_trackers
-from bench.train import Trainer
 
 TINY = {"data.synthetic_size": 200, "train.epochs": 2, "eval.iw_samples": 5, "train.diag_every": 3,
         "train.threads": 1}
@@ -70,19 +70,12 @@ def test_mlflow_gets_every_curve_and_a_resumed_run_continues_its_mlflow_run(tmp_
                                                                            monkeypatch):
     run = resolve("synthetic", "kl-annealing(epochs=1)", 0, {**TINY, "train.epochs": 3})
     cfg = run.config
-    run_epoch = Trainer.run_epoch
-
-    def interrupted_in_epoch_1(self, progress=None):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        run_epoch(self, progress)
-
-    monkeypatch.setattr(Trainer, "run_epoch", interrupted_in_epoch_1)
+    resume_training = stop_in_epoch(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         execute(plan_run(run), tmp_path, "tiny", log_to=("mlflow",))
     (cut,) = mlflow_store.search_runs([mlflow_store.get_experiment_by_name("tiny").experiment_id])
     assert cut.info.status == "KILLED" and cut.data.tags["run_id"] == cfg.run_id()
-    monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+    resume_training()
     metrics = execute(plan_run(run), tmp_path, "tiny", log_to=("mlflow",))
     assert metrics["status"] == "finished"
 
