@@ -59,6 +59,7 @@ class DataConfig:
 
 # How the model's weights start: see bench/models/init.py for why it matters.
 INIT_SCHEMES = ("reference", "pytorch", "pytorch-encoder")
+BATCHING = ("padded", "by-length")  # how training sentences are cut into batches
 PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (autocast)
 
 
@@ -90,6 +91,10 @@ class TrainConfig:
     momentum: float = setting(0.0, "SGD momentum")
     clip: float = setting(5.0, "clip on the gradient norm of the whole model")
     batch_size: int = setting(32, "sentences per training batch")
+    batching: str = setting("padded", '"padded" (sorted by length, cut every batch_size sentences, '
+                                      'padding masked) or "by-length" (He et al.\'s and Li et al.\'s '
+                                      'loaders: a batch holds one sentence length, so an epoch has more, '
+                                      'smaller batches)', added=True)
     epochs: int = setting(100, "most epochs; training ends earlier after train.max_decays lr decays")
     decay_after_epoch: int = setting(15, "lr halving only from this epoch on")
     decay_patience: int = setting(2, "epochs without validation improvement before halving")
@@ -265,6 +270,8 @@ def validate(cfg: RunConfig) -> None:
         (cfg.train.momentum >= 0, f"train.momentum must be >= 0, got {cfg.train.momentum}"),
         (cfg.train.clip > 0, f"train.clip must be > 0, got {cfg.train.clip}"),
         (cfg.train.batch_size >= 1, f"train.batch_size must be >= 1, got {cfg.train.batch_size}"),
+        (cfg.train.batching in BATCHING,
+         f"train.batching must be one of {', '.join(BATCHING)}, got '{cfg.train.batching}'"),
         (cfg.train.epochs >= 1, f"train.epochs must be >= 1, got {cfg.train.epochs}"),
         (0 < cfg.train.lr_decay <= 1, f"train.lr_decay must be in (0, 1], got {cfg.train.lr_decay}"),
         (cfg.train.max_decays >= 0, f"train.max_decays must be >= 0, got {cfg.train.max_decays}"),

@@ -99,7 +99,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.model: SentenceVAE = build_model(len(corpus.vocab), cfg.model).to(self.device)
-        self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size)
+        self.train_batches = make_batches(
+            corpus.splits["train"], cfg.train.batch_size, by_length=cfg.train.batching == "by-length"
+        )
         if cfg.model.bn_gamma > 0:  # BatchNorm cannot normalise one sentence; BN-VAE's code skips it too
             self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
         self.horizon = Horizon(steps_per_epoch=len(self.train_batches), epochs=cfg.train.epochs)

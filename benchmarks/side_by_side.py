@@ -43,7 +43,8 @@ from joblib import Parallel, delayed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.report.stats import welch  # noqa: E402  (the checkout's package, not an installed one)
+from bench.config import parse_overrides  # noqa: E402  (the checkout's package, not an installed one)
+from bench.report.stats import welch  # noqa: E402
 
 HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
 
@@ -204,6 +205,7 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
         "eval.iw_samples": args.iw_samples, "eval.mi_batch": args.batch,
         "eval.mi_estimator": "whole" if setting.whole_set_mi else "batch",
         "data.train_limit": args.train_limit,
+        **parse_overrides(args.set),
     }
     run = resolve("ptb-small", setting.remedy, seed, overrides)
     started = time.perf_counter()
@@ -256,6 +258,21 @@ def table(name: str, results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# Options that do not change what either side computes, or only the harness's side.
+NOT_SHARED = ("repo", "jobs", "out", "json", "set", "authors_from", "iw_samples")
+
+
+def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """The authors' runs of an earlier --json, refused unless it ran this setting on the same config."""
+    earlier = json.loads(Path(args.authors_from).read_text())
+    config = earlier.get("config", {})
+    differing = sorted(key for key, value in vars(args).items()
+                       if key not in NOT_SHARED and config.get(key) != value)
+    if earlier.get("setting") != args.setting or differing:
+        parser.error(f"{args.authors_from} ran another config ({', '.join(differing) or 'setting'} differ)")
+    return [run for run in earlier["runs"] if run["side"] == "authors"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,6 +294,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     parser.add_argument("--out", default=str(ROOT / "results"), help="harness store")
     parser.add_argument("--json", help="write every run's numbers here")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a harness setting on top of the shared config, repeatable "
+                             "(e.g. train.batching=by-length); the authors' side is unchanged")
+    parser.add_argument("--authors-from", metavar="JSON",
+                        help="take the authors' runs from an earlier --json of the same config "
+                             "instead of running them again")
     args = parser.parse_args()
     known = settings(args.warm_up, args.pretrain_epochs, args.target_kl)
     if args.setting not in known:
@@ -285,8 +308,10 @@ def main() -> None:
     script = "text.py" if setting.authors == "he" else "text_anneal_fb.py"
     if not (Path(args.repo) / script).is_file():
         parser.error(f"{args.repo} has no {script}: give a checkout of the authors' repository")
-    jobs = [(run, seed) for seed in range(args.seeds) for run in (run_authors, run_harness)]
-    results = Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
+    earlier = earlier_authors_runs(args, parser) if args.authors_from else []
+    sides = (run_harness,) if earlier else (run_authors, run_harness)
+    jobs = [(run, seed) for seed in range(args.seeds) for run in sides]
+    results = earlier + Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
     sentences = (f"first {args.train_limit} training sentences" if args.train_limit
                  else "3,370 training sentences")
     title = (f"{args.setting}: ptb-small ({sentences}), nz {args.nz}, hidden {args.hidden}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -79,3 +81,33 @@ def test_shuffle_is_reproducible_with_a_seeded_generator(sentences):
     assert sorted(map(tuple, order(0))) == sorted(
         tuple(batch.index.tolist()) for batch in make_batches(sentences, 8)
     )
+
+
+def test_by_length_batches_hold_one_length_each_and_every_sentence_once(sentences):
+    batches = make_batches(sentences, batch_size=8, by_length=True)
+    seen = sorted(i for batch in batches for i in batch.index.tolist())
+    assert seen == list(range(len(sentences)))
+    assert all(len(batch) <= 8 and len(set(batch.lengths.tolist())) == 1 for batch in batches)
+    assert not any((batch.tokens == PAD).any() for batch in batches)
+    # He et al.'s loader: each length's sentences cut every 8, so ceil(count / 8) batches a length.
+    counts = [sum(len(s) == n for s in sentences) for n in set(map(len, sentences))]
+    assert len(batches) == sum(-(-count // 8) for count in counts) > len(make_batches(sentences, 8))
+
+
+def test_a_trainer_cuts_its_training_batches_as_train_batching_says(sentences):
+    from bench.single_run import plan_run, resolve
+    from bench.train import Trainer
+
+    tiny = {"data.synthetic_size": 200, "model.nz": 2, "model.emb": 8, "model.enc_hidden": 8,
+            "model.dec_hidden": 8, "train.batch_size": 8}
+    steps = {}
+    for batching in ("padded", "by-length"):
+        run = resolve("synthetic", "none", 0, {**tiny, "train.batching": batching})
+        corpus = plan_run(run).corpus
+        corpus = dataclasses.replace(corpus, splits={**corpus.splits, "train": sentences})
+        trainer = Trainer(run.config, corpus, run.remedy)
+        expected = make_batches(sentences, 8, by_length=batching == "by-length")
+        assert [b.index.tolist() for b in trainer.train_batches] == [b.index.tolist() for b in expected]
+        steps[batching] = trainer.horizon.steps_per_epoch
+        trainer.run_epoch()
+    assert steps["by-length"] > steps["padded"]

@@ -37,6 +37,7 @@ def test_overrides_are_coerced_to_the_field_type():
         ("model.nz", "two", "expected int"),
         ("model.init", "xavier", "model.init must be one of reference, pytorch"),
         ("eval.precision", "fp16", "eval.precision must be 'fp32' or 'bf16'"),
+        ("train.batching", "bucketed", "train.batching must be one of padded, by-length"),
     ],
 )
 def test_impossible_values_are_rejected(key, value, message):

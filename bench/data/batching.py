@@ -3,11 +3,15 @@
 Sentences are sorted by length and cut into batches, so a batch is nearly
 rectangular and one fused LSTM call; padding that remains is masked out of
 the loss and of the word count (tokens + end-of-sentence, never padding).
+`by_length` instead keeps every batch to sentences of one length, as He et
+al.'s and Li et al.'s data loaders do: more, smaller batches an epoch, so
+more steps (docs/fidelity.md measures what that changes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 
 import torch
 from torch import Tensor
@@ -69,18 +73,25 @@ def make_batches(
     sentences: list[list[int]],
     batch_size: int,
     *,
+    by_length: bool = False,
     shuffle: bool = False,
     generator: torch.Generator | None = None,
 ) -> list[Batch]:
     """Sort by length, cut into batches of `batch_size`; shuffle the batch order if asked.
 
-    The same sentences and batch size always give the same batches, so a
-    fixed generator makes an epoch reproducible.
+    `by_length`: cut each run of equal lengths on its own, so no batch mixes
+    two lengths (the last batch of a length may be smaller). The same
+    sentences and batch size always give the same batches, so a fixed
+    generator makes an epoch reproducible.
     """
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    groups = [order]
+    if by_length:
+        groups = [list(same) for _, same in groupby(order, key=lambda i: len(sentences[i]))]
     batches = [
         collate([sentences[i] for i in chunk], chunk)
-        for chunk in (order[start : start + batch_size] for start in range(0, len(order), batch_size))
+        for group in groups
+        for chunk in (group[start : start + batch_size] for start in range(0, len(group), batch_size))
     ]
     if shuffle:
         perm = torch.randperm(len(batches), generator=generator).tolist()
