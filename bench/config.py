@@ -9,10 +9,12 @@ not config, so not in the run id.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,20 @@ from typing import Any
 from bench.errors import ConfigError, closest
 from bench.syntax import convert
 
+_AS_DEFAULT = object()  # `earlier` not given: runs stored before the setting existed had its default
 
-def setting(default: Any, meaning: str, *, added: bool = False) -> Any:
+
+def setting(default: Any, meaning: str, *, added: bool = False, earlier: Any = _AS_DEFAULT) -> Any:
     """A config field with its default and what it means: `collapse-bench config show` prints both,
     so the meaning is written once, here, beside the value it explains.
 
     `added`: a setting added after run ids were first stored. config.json and the run id hold it only
-    where it differs from its default, so every config that leaves it alone keeps its run id.
+    where it differs from `earlier`, what those stored runs did (default: the setting's default), so
+    they keep their run ids, and a config.json without it reads back as `earlier`. A new default that
+    differs from `earlier` gives new runs new ids: they compute something else.
     """
-    return field(default=default, metadata={"meaning": meaning, "added": added})
+    earlier = default if earlier is _AS_DEFAULT else earlier
+    return field(default=default, metadata={"meaning": meaning, "added": added, "earlier": earlier})
 
 
 @dataclass
@@ -52,7 +59,7 @@ class DataConfig:
                                          "has it (empty: none)", added=True)
     sha256: dict[str, str] = field(default_factory=dict, metadata={  # a dict: `setting` takes immutables
         "meaning": "your own corpus: sha256 of each split's data as read; recorded from the files, so "
-                   "changed data is a new run id", "added": True})
+                   "changed data is a new run id", "added": True, "earlier": {}})
     labelled: bool = setting(False, "your own corpus: its sentences carry labels (label<TAB>text), the "
                                     "probe's target; recorded from the files", added=True)
 
@@ -91,10 +98,11 @@ class TrainConfig:
     momentum: float = setting(0.0, "SGD momentum")
     clip: float = setting(5.0, "clip on the gradient norm of the whole model")
     batch_size: int = setting(32, "sentences per training batch")
-    batching: str = setting("padded", '"padded" (sorted by length, cut every batch_size sentences, '
-                                      'padding masked) or "by-length" (He et al.\'s and Li et al.\'s '
-                                      'loaders: a batch holds one sentence length, so an epoch has more, '
-                                      'smaller batches)', added=True)
+    batching: str = setting("by-length", '"by-length" (He et al.\'s and Li et al.\'s loaders: a batch '
+                                         'holds sentences of one length, at most batch_size) or "padded" '
+                                         '(sorted by length, cut every batch_size sentences, padding '
+                                         'masked: fewer, fuller batches an epoch)',
+                            added=True, earlier="padded")
     epochs: int = setting(100, "most epochs; training ends earlier after train.max_decays lr decays")
     decay_after_epoch: int = setting(15, "lr halving only from this epoch on")
     decay_patience: int = setting(2, "epochs without validation improvement before halving")
@@ -138,12 +146,11 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting, except added ones (`setting(..., added=True)`) that hold their default."""
+        """Every setting, except added ones (`setting(..., added=True)`) that hold their earlier value."""
         out = dataclasses.asdict(self)
-        for section in SECTIONS:
-            for spec in dataclasses.fields(getattr(self, section)):
-                if spec.metadata["added"] and out[section][spec.name] == _default(spec):
-                    del out[section][spec.name]
+        for section, spec in _added_settings():
+            if out[section][spec.name] == spec.metadata["earlier"]:
+                del out[section][spec.name]
         return out
 
     def run_id(self) -> str:
@@ -153,7 +160,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """The config `to_dict` wrote; an added setting it leaves out held its earlier value."""
         cfg = cls()
+        for section, spec in _added_settings():
+            setattr(getattr(cfg, section), spec.name, copy.deepcopy(spec.metadata["earlier"]))
         for key, value in data.items():
             if key == REMEDY_RECORD:
                 continue
@@ -172,10 +182,13 @@ REMEDY_RECORD = "remedy_resolved"  # config.json key beside the config: the reme
 RECORDED_DATA_KEYS = ("data.sha256", "data.labelled")
 
 
-def _default(spec: dataclasses.Field) -> Any:
-    if spec.default_factory is not dataclasses.MISSING:
-        return spec.default_factory()
-    return spec.default
+def _added_settings() -> Iterator[tuple[str, dataclasses.Field]]:
+    """(section, field) of every setting added after run ids were first stored."""
+    for section in dataclasses.fields(RunConfig):
+        if section.name in SECTIONS:
+            for spec in dataclasses.fields(section.default_factory):
+                if spec.metadata["added"]:
+                    yield section.name, spec
 
 
 def describe_settings(cfg: RunConfig) -> list[dict[str, Any]]:

@@ -105,13 +105,25 @@ def test_config_show_of_an_unknown_dataset_is_one_line_exit_2():
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "Did you mean 'ptb'" in result.output
 
 
-def test_settings_added_later_leave_the_run_ids_of_built_in_datasets_alone():
-    """Pinned: the ids these configs had before text_column, label_column, sha256 and labelled existed."""
-    ids = {dataset: build_config(dataset, "none", 0, {}).run_id()
+def test_settings_added_later_leave_the_run_ids_of_runs_stored_before_alone():
+    """Pinned: the ids these configs had before text_column, label_column, sha256, labelled and batching
+    existed. Those runs cut padded batches; the new default (He et al.'s by-length) is a new run id."""
+    padded = {"train.batching": "padded"}
+    ids = {dataset: build_config(dataset, "none", 0, padded).run_id()
            for dataset in ("synthetic", "ptb-small", "yelp-short", "yahoo")}
     assert ids == {"synthetic": "d0cceaee9405", "ptb-small": "1f4a5cdfb900", "yelp-short": "cefb84d609ac",
                    "yahoo": "7641db2e6829"}
-    assert "text_column" not in build_config("synthetic", "none", 0, {}).to_dict()["data"]
-    changed = build_config("synthetic", "none", 0, {"data.text_column": "review"})
+    assert "text_column" not in build_config("synthetic", "none", 0, padded).to_dict()["data"]
+    changed = build_config("synthetic", "none", 0, {**padded, "data.text_column": "review"})
     assert changed.to_dict()["data"]["text_column"] == "review"
     assert RunConfig.from_dict(changed.to_dict()).run_id() == changed.run_id() != ids["synthetic"]
+
+
+def test_a_config_json_without_a_later_setting_reads_back_as_what_those_runs_did():
+    by_length = build_config("ptb-small", "none", 0, {})
+    assert by_length.train.batching == "by-length" and by_length.run_id() != "1f4a5cdfb900"
+    stored_before = by_length.to_dict()
+    del stored_before["train"]["batching"]
+    assert RunConfig.from_dict(stored_before).train.batching == "padded"
+    assert RunConfig.from_dict(stored_before).run_id() == "1f4a5cdfb900"
+    assert RunConfig.from_dict(by_length.to_dict()).run_id() == by_length.run_id()
