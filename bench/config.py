@@ -162,9 +162,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """The config `to_dict` wrote; an added setting it leaves out held its earlier value."""
         cfg = cls()
-        for section, spec in _added_settings():
-            setattr(getattr(cfg, section), spec.name, copy.deepcopy(spec.metadata["earlier"]))
-        for key, value in data.items():
+        for key, value in {**data, **stored_settings(data)}.items():
             if key == REMEDY_RECORD:
                 continue
             if isinstance(value, dict):
@@ -180,6 +178,15 @@ REMEDY_RECORD = "remedy_resolved"  # config.json key beside the config: the reme
 
 # What a dataset records about its own data (`DatasetSpec.identify`): no --set may change it.
 RECORDED_DATA_KEYS = ("data.sha256", "data.labelled")
+
+
+def stored_settings(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The sections of a stored config (config.json), each added setting it leaves out filled in with
+    its earlier value: what that run did, so runs stored before and after a setting compare alike."""
+    sections = {section: dict(data.get(section, {})) for section in SECTIONS}
+    for section, spec in _added_settings():
+        sections[section].setdefault(spec.name, copy.deepcopy(spec.metadata["earlier"]))
+    return sections
 
 
 def _added_settings() -> Iterator[tuple[str, dataclasses.Field]]:

@@ -9,6 +9,7 @@ seed, and two CNN decoder sizes for the receptive-field figure.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -465,6 +466,20 @@ class TestRowGroupLabels:
     def test_one_label_on_two_row_groups_keeps_the_generated_titles(self, tmp_path):
         runs = tables.load_runs(self._labelled(tmp_path, "same", "same"))
         assert set(runs["condition"]) == {"ptb-small", "ptb-small (train.lr=0.001, train.optimizer=adam)"}
+
+
+def test_a_run_stored_before_a_setting_existed_is_not_pooled_with_runs_that_change_it(tmp_path):
+    """Runs stored before `train.batching` cut padded batches; their config.json has no such key."""
+    suite = write_store(tmp_path, [("ptb-small", "none", (0, 1), {}, (100.0, 0.5, 0.3, 1.0), None)])
+    before = write_store(tmp_path / "old", [("ptb-small", "none", (0, 1), {"train.batching": "padded"},
+                                             (101.0, 0.5, 0.3, 1.0), None)])
+    for folder in (before / "runs").iterdir():
+        config = store.read_json(folder / store.CONFIG)
+        assert "batching" not in config["train"]  # as older runs wrote it
+        shutil.copytree(folder, suite / "runs" / folder.name)
+    runs = tables.load_runs(suite)
+    assert runs.groupby("condition")["run_id"].count().to_dict() == {
+        "ptb-small": 2, "ptb-small (train.batching=padded)": 2}
 
 
 def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bench import store
-from bench.config import SECTIONS
+from bench.config import SECTIONS, stored_settings
 from bench.data.corpus import SPLITS
 from bench.errors import ConfigError
 from bench.probe import PROBE
@@ -152,8 +152,8 @@ def _run_row(folder: Path, neutral: dict[str, Any]) -> dict[str, Any] | None:
         "remedy": source.get("remedy", (config or {}).get("remedy")),
         "seed": source.get("seed", (config or {}).get("seed")),
     }
-    for section in SECTIONS:
-        for key, value in (config or {}).get(section, {}).items():
+    for section, settings in (stored_settings(config) if config else {}).items():
+        for key, value in settings.items():
             if isinstance(value, dict):  # data.sha256 of your own corpus: a column per split
                 row.update({f"{section}.{key}.{sub}": item for sub, item in value.items()})
             elif isinstance(value, list | tuple):
