@@ -259,18 +259,19 @@ def table(name: str, results: list[dict[str, Any]]) -> str:
 
 
 # Options that do not change what either side computes, or only the harness's side.
-NOT_SHARED = ("repo", "jobs", "out", "json", "set", "authors_from", "iw_samples")
+NOT_SHARED = ("repo", "jobs", "out", "json", "set", "authors_from", "iw_samples", "seeds")
 
 
 def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
-    """The authors' runs of an earlier --json, refused unless it ran this setting on the same config."""
+    """The authors' runs of an earlier --json for seeds below --seeds, refused unless it ran this setting on
+    the same config; the seeds it lacks are run as usual."""
     earlier = json.loads(Path(args.authors_from).read_text())
     config = earlier.get("config", {})
     differing = sorted(key for key, value in vars(args).items()
                        if key not in NOT_SHARED and config.get(key) != value)
     if earlier.get("setting") != args.setting or differing:
         parser.error(f"{args.authors_from} ran another config ({', '.join(differing) or 'setting'} differ)")
-    return [run for run in earlier["runs"] if run["side"] == "authors"]
+    return [run for run in earlier["runs"] if run["side"] == "authors" and run["seed"] < args.seeds]
 
 
 def main() -> None:
@@ -299,7 +300,7 @@ def main() -> None:
                              "(e.g. train.batching=by-length); the authors' side is unchanged")
     parser.add_argument("--authors-from", metavar="JSON",
                         help="take the authors' runs from an earlier --json of the same config "
-                             "instead of running them again")
+                             "instead of running them again (seeds it lacks still run)")
     args = parser.parse_args()
     known = settings(args.warm_up, args.pretrain_epochs, args.target_kl)
     if args.setting not in known:
@@ -309,8 +310,9 @@ def main() -> None:
     if not (Path(args.repo) / script).is_file():
         parser.error(f"{args.repo} has no {script}: give a checkout of the authors' repository")
     earlier = earlier_authors_runs(args, parser) if args.authors_from else []
-    sides = (run_harness,) if earlier else (run_authors, run_harness)
-    jobs = [(run, seed) for seed in range(args.seeds) for run in sides]
+    reused = {run["seed"] for run in earlier}
+    jobs = [(run, seed) for seed in range(args.seeds) for run in (run_authors, run_harness)
+            if not (run is run_authors and seed in reused)]
     results = earlier + Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
     sentences = (f"first {args.train_limit} training sentences" if args.train_limit
                  else "3,370 training sentences")
