@@ -313,14 +313,20 @@ def mutual_info(
 
 
 def mutual_info_batched(
-    mu: Tensor, logvar: Tensor, batch_size: int, generator: torch.Generator, *, analytic_entropy: bool = False
+    mu: Tensor,
+    logvar: Tensor,
+    batch_size: int | list[int],
+    generator: torch.Generator,
+    *,
+    analytic_entropy: bool = False,
 ) -> float:
     """He et al.'s per-batch mutual information estimate, in nats.
 
     The set is cut into consecutive batches of `batch_size` (the last may be
-    smaller); `mutual_info` is computed for each with that batch as the
-    aggregate posterior, and the results are averaged weighted by batch size,
-    as in He et al. 2019's code (arXiv:1901.05534).
+    smaller), or of the sizes listed (their batches of one sentence length);
+    `mutual_info` is computed for each with that batch as the aggregate
+    posterior, and the results are averaged weighted by batch size, as in He
+    et al. 2019's code (arXiv:1901.05534).
 
     Each batch's estimate has ceiling about log(batch_size) (3.47 nats at 32)
     and Monte Carlo scatter about sqrt(nz / (2 * batch_size)), so prefer the
@@ -329,7 +335,7 @@ def mutual_info_batched(
     Args:
         mu: posterior means, shape [N, nz], in evaluation order.
         logvar: posterior log-variances, shape [N, nz].
-        batch_size: points per aggregate posterior.
+        batch_size: points per aggregate posterior, or each batch's number of points in order (summing to N).
         generator: source of the one sample per posterior.
         analytic_entropy: as in `mutual_info`; True is He et al.'s exact estimator.
 
@@ -337,10 +343,14 @@ def mutual_info_batched(
         The estimate, in nats.
     """
     _check_posterior(mu, logvar)
-    _check_positive("batch_size", batch_size)
+    sizes = [batch_size] if isinstance(batch_size, int) else batch_size
+    for size in sizes:
+        _check_positive("batch_size", size)
     n_points = mu.shape[0]
     if n_points == 0:
         raise ValueError("Expected at least one posterior but got N = 0")
+    if not isinstance(batch_size, int) and sum(batch_size) != n_points:
+        raise ValueError(f"Expected batch sizes summing to N = {n_points} but got {sum(batch_size)}")
     weighted = sum(
         len(batch_mu) * mutual_info(batch_mu, batch_logvar, generator, analytic_entropy=analytic_entropy)
         for batch_mu, batch_logvar in zip(

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from bench import store
 from bench.config import RunConfig
-from bench.data.batching import Batch, make_batches
+from bench.data.batching import Batch, cut, make_batches
 from bench.data.datasets import Corpus
 from bench.data.vocab import UNK
 from bench.evaluate import encode_all, split_batches
@@ -106,6 +106,10 @@ class Trainer:
             self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
         self.horizon = Horizon(steps_per_epoch=len(self.train_batches), epochs=cfg.train.epochs)
         self.valid_batches = split_batches(corpus.splits["valid"])
+        # He et al.'s per-batch MI (the aggressive stop rule) is taken over validation batches cut as the
+        # training batches are: with by-length batching, their equal-length groups.
+        self.valid_mi_batches = [len(chunk) for chunk in cut(corpus.splits["valid"], cfg.train.batch_size,
+                                                             cfg.train.batching == "by-length")]
         diag = corpus.splits["valid"][: cfg.train.diag_batch]
         self.diag_batches = split_batches(diag)
         self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)
@@ -328,8 +332,8 @@ class Trainer:
         self.model.train()
         mu, logvar = torch.cat(mus), torch.cat(logvars)
         diagnostics = self._mi_au(mu, logvar)
-        mi_batch = mutual_info_batched(mu, logvar, self.cfg.train.batch_size,
-                                       self._epoch_generator(), analytic_entropy=True)
+        mi_batch = mutual_info_batched(mu, logvar, self.valid_mi_batches, self._epoch_generator(),
+                                       analytic_entropy=True)
         return {
             "loss": (total_rec + total_kl) / count,
             "rec": total_rec / count,

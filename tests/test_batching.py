@@ -111,3 +111,23 @@ def test_a_trainer_cuts_its_training_batches_as_train_batching_says(sentences):
         steps[batching] = trainer.horizon.steps_per_epoch
         trainer.run_epoch()
     assert steps["by-length"] > steps["padded"]
+
+
+def test_the_stop_rules_mi_batches_are_the_validation_split_cut_as_training_batches_are(sentences):
+    """He et al. take their per-batch MI over validation batches made like the training ones."""
+    from bench.single_run import plan_run, resolve
+    from bench.train import Trainer
+
+    tiny = {"data.synthetic_size": 200, "model.nz": 2, "model.emb": 8, "model.enc_hidden": 8,
+            "model.dec_hidden": 8, "train.batch_size": 8}
+    for batching in ("padded", "by-length"):
+        run = resolve("synthetic", "none", 0, {**tiny, "train.batching": batching})
+        corpus = plan_run(run).corpus
+        corpus = dataclasses.replace(corpus, splits={**corpus.splits, "valid": sentences})
+        trainer = Trainer(run.config, corpus, run.remedy)
+        # the posteriors come in the order of the encoding batches; cut them by the listed sizes
+        in_order = torch.cat([batch.lengths for batch in trainer.valid_batches])
+        lengths = in_order.split(trainer.valid_mi_batches)
+        expected = make_batches(sentences, 8, by_length=batching == "by-length")
+        assert [chunk.tolist() for chunk in lengths] == [batch.lengths.tolist() for batch in expected]
+        trainer.run_epoch()  # the epoch's validation takes the estimate over those batches

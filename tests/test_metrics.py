@@ -266,6 +266,18 @@ class TestMutualInfoBatched:
         )
 
 
+    def test_listed_batch_sizes_cap_each_batch_at_its_own_log_size(self):
+        n, nz = 100, 2  # He et al.'s equal-length groups: batches of 32, 5, 1 and 62
+        mu = 100.0 * torch.randn(n, nz, generator=seeded(1))
+        logvar = torch.full((n, nz), math.log(1e-4))
+        expected = (32 * math.log(32) + 5 * math.log(5) + 1 * 0.0 + 62 * math.log(62)) / n
+        assert mutual_info_batched(mu, logvar, [32, 5, 1, 62], seeded(0)) == pytest.approx(expected, abs=1e-6)
+
+    def test_listed_batch_sizes_must_cover_the_set(self):
+        with pytest.raises(ValueError, match="summing to N = 10"):
+            mutual_info_batched(torch.zeros(10, 2), torch.zeros(10, 2), [4, 4], seeded(0))
+
+
 class TestAnalyticEntropy:
     """He et al.'s form: closed-form entropy of q(z|x), the aggregate term at one sample."""
 

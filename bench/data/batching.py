@@ -69,6 +69,18 @@ def collate(sentences: list[list[int]], index: list[int]) -> Batch:
     return Batch(tokens, lengths, torch.tensor(index, dtype=torch.long))
 
 
+def cut(sentences: list[list[int]], batch_size: int, by_length: bool = False) -> list[list[int]]:
+    """The sentence indices of each batch, from shortest to longest sentences (a stable sort, so the
+    order `split_batches` encodes a split in): every `batch_size` sentences, or with `by_length` every
+    `batch_size` sentences of one length."""
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    groups = [order]
+    if by_length:
+        groups = [list(same) for _, same in groupby(order, key=lambda i: len(sentences[i]))]
+    return [group[start : start + batch_size] for group in groups
+            for start in range(0, len(group), batch_size)]
+
+
 def make_batches(
     sentences: list[list[int]],
     batch_size: int,
@@ -84,15 +96,8 @@ def make_batches(
     sentences and batch size always give the same batches, so a fixed
     generator makes an epoch reproducible.
     """
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    groups = [order]
-    if by_length:
-        groups = [list(same) for _, same in groupby(order, key=lambda i: len(sentences[i]))]
-    batches = [
-        collate([sentences[i] for i in chunk], chunk)
-        for group in groups
-        for chunk in (group[start : start + batch_size] for start in range(0, len(group), batch_size))
-    ]
+    chunks = cut(sentences, batch_size, by_length)
+    batches = [collate([sentences[i] for i in chunk], chunk) for chunk in chunks]
     if shuffle:
         perm = torch.randperm(len(batches), generator=generator).tolist()
         batches = [batches[i] for i in perm]
