@@ -16,7 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from bench.config import EvalConfig
-from bench.data.batching import Batch, collate, make_batches
+from bench.data.batching import Batch, collate, cut, make_batches
 from bench.metrics import (
     active_units,
     iw_log_marginal,
@@ -81,10 +81,13 @@ def evaluate(
     device: torch.device,
     autocast: Any,
     progress: bool = False,
+    by_length: bool = False,
 ) -> dict[str, Any]:
     """All final metrics on `sentences`; the model is put in eval mode (no dropout).
 
-    `autocast` (a context manager, used twice) sets the precision of every model call.
+    `autocast` (a context manager, used twice) sets the precision of every model call. The per-batch
+    MI (`eval.mi_estimator = "batch"`) is He et al.'s: analytic entropy, over batches of
+    `eval.mi_batch` cut as their loader cuts them, of one sentence length each with `by_length`.
     """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -94,7 +97,8 @@ def evaluate(
     if cfg.mi_estimator == "whole":
         mi = mutual_info(mu, logvar, generator)
     else:
-        mi = mutual_info_batched(mu, logvar, cfg.mi_batch, generator)
+        sizes = [len(chunk) for chunk in cut(sentences, cfg.mi_batch, by_length)]
+        mi = mutual_info_batched(mu, logvar, sizes, generator, analytic_entropy=True)
     au = active_units(mu, cfg.au_threshold)
     mi_au_seconds = time.perf_counter() - started
 

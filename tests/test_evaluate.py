@@ -43,3 +43,33 @@ def test_allocator_setting_holds_on_glibc_and_is_set_once():
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert retain_freed_memory() is expected
     assert retain_freed_memory() is expected
+
+
+def test_the_per_batch_mi_is_he_et_als_over_batches_cut_as_their_loader_cuts_them():
+    """Analytic entropy, batches of eval.mi_batch holding one sentence length each (by-length)."""
+    import contextlib
+
+    import torch
+
+    from bench.data.batching import cut
+    from bench.evaluate import encode_all, evaluate, split_batches
+    from bench.metrics import mutual_info_batched
+    from bench.models import build_model
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 8, (60,), generator=g).tolist()
+    sentences = [torch.randint(4, 30, (n,), generator=g).tolist() for n in lengths]
+    sizes = {"model.nz": 2, "model.emb": 8, "model.enc_hidden": 8, "model.dec_hidden": 8}
+    run = resolve("synthetic", "none", 0,
+                  {"eval.mi_estimator": "batch", "eval.mi_batch": 8, "eval.iw_samples": 2, **sizes})
+    torch.manual_seed(0)
+    model = build_model(40, run.config.model)
+    model.eval()
+    mu, logvar = encode_all(model, split_batches(sentences), torch.device("cpu"))
+    for by_length in (True, False):
+        batches = [len(chunk) for chunk in cut(sentences, 8, by_length)]
+        expected = mutual_info_batched(mu, logvar, batches, torch.Generator().manual_seed(0),
+                                       analytic_entropy=True)
+        test = evaluate(model, sentences, run.config.eval, seed=0, device=torch.device("cpu"),
+                        autocast=contextlib.nullcontext(), by_length=by_length)
+        assert test["mi"] == expected
