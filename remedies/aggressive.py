@@ -35,8 +35,8 @@ class Aggressive(Remedy):
     Combine with `kl-annealing` for their "aggressive + anneal" rows.
 
     `stop_mi` names the MI estimate the stop rule reads: "batch" is their
-    code's (validation cut into training-size batches, each its own
-    aggregate posterior, analytic entropy), "whole" the harness's whole-set
+    code's (validation cut into batches as the training set is, each its
+    own aggregate posterior, analytic entropy), "whole" the harness's whole-set
     estimate (exactly 0 on a collapsed encoder, so aggressive mode then never
     ends). As in their code, the batch estimate's sample is drawn afresh each
     epoch (keyed by seed and epoch, so a resumed run draws the same), so on a
