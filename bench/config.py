@@ -115,6 +115,11 @@ class TrainConfig:
     device: str = setting("cpu", '"cpu" or "cuda" (or "cuda:N"); same as --device')
     threads: int = setting(0, "torch threads; 0: torch's default, or cores / jobs in a suite")
 
+    @property
+    def by_length(self) -> bool:
+        """Batches of one sentence length each (training, and He et al.'s per-batch MI)."""
+        return self.batching == "by-length"
+
 
 @dataclass
 class EvalConfig:

@@ -16,7 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from bench.config import EvalConfig
-from bench.data.batching import Batch, collate, cut, make_batches
+from bench.data.batching import Batch, batch_sizes, collate, make_batches
 from bench.metrics import (
     active_units,
     iw_log_marginal,
@@ -97,7 +97,7 @@ def evaluate(
     if cfg.mi_estimator == "whole":
         mi = mutual_info(mu, logvar, generator)
     else:
-        sizes = [len(chunk) for chunk in cut(sentences, cfg.mi_batch, by_length)]
+        sizes = batch_sizes(sentences, cfg.mi_batch, by_length)
         mi = mutual_info_batched(mu, logvar, sizes, generator, analytic_entropy=True)
     au = active_units(mu, cfg.au_threshold)
     mi_au_seconds = time.perf_counter() - started

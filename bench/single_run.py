@@ -168,7 +168,7 @@ def _execute(
         test = evaluate(
             trainer.model, sentences, cfg.eval, seed=cfg.seed,
             device=trainer.device, autocast=autocast(cfg.eval.precision, cfg.train.device),
-            progress=progress, by_length=cfg.train.batching == "by-length",
+            progress=progress, by_length=cfg.train.by_length,
         )
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())

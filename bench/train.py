@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from bench import store
 from bench.config import RunConfig
-from bench.data.batching import Batch, cut, make_batches
+from bench.data.batching import Batch, batch_sizes, make_batches
 from bench.data.datasets import Corpus
 from bench.data.vocab import UNK
 from bench.evaluate import encode_all, split_batches
@@ -99,17 +99,15 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.model: SentenceVAE = build_model(len(corpus.vocab), cfg.model).to(self.device)
-        self.train_batches = make_batches(
-            corpus.splits["train"], cfg.train.batch_size, by_length=cfg.train.batching == "by-length"
-        )
+        self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size,
+                                          by_length=cfg.train.by_length)
         if cfg.model.bn_gamma > 0:  # BatchNorm cannot normalise one sentence; BN-VAE's code skips it too
             self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
         self.horizon = Horizon(steps_per_epoch=len(self.train_batches), epochs=cfg.train.epochs)
         self.valid_batches = split_batches(corpus.splits["valid"])
         # He et al.'s per-batch MI (the aggressive stop rule) is taken over validation batches cut as the
         # training batches are: with by-length batching, their equal-length groups.
-        self.valid_mi_batches = [len(chunk) for chunk in cut(corpus.splits["valid"], cfg.train.batch_size,
-                                                             cfg.train.batching == "by-length")]
+        self.valid_mi_batches = batch_sizes(corpus.splits["valid"], cfg.train.batch_size, cfg.train.by_length)
         diag = corpus.splits["valid"][: cfg.train.diag_batch]
         self.diag_batches = split_batches(diag)
         self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)

@@ -81,6 +81,12 @@ def cut(sentences: list[list[int]], batch_size: int, by_length: bool = False) ->
             for start in range(0, len(group), batch_size)]
 
 
+def batch_sizes(sentences: list[list[int]], batch_size: int, by_length: bool = False) -> list[int]:
+    """How many sentences each batch of `cut` holds, in its order: the batches of He et al.'s per-batch
+    MI over posteriors encoded in length-sorted order."""
+    return [len(chunk) for chunk in cut(sentences, batch_size, by_length)]
+
+
 def make_batches(
     sentences: list[list[int]],
     batch_size: int,
