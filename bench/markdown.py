@@ -1,8 +1,27 @@
-"""Markdown tables that also read as tables in a terminal: reports, `list runs` and `run --dry-run`."""
+"""Markdown tables that also read as tables in a terminal (reports, `list runs`, `run --dry-run`), and
+the one way numbers are written into them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+
+
+def number(value: float | None, digits: int) -> str:
+    """`value` to `digits` decimals; a dash for a missing or non-finite value."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def signed(value: float | None, digits: int) -> str:
+    """Like `number`, with the sign always written (differences)."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:+.{digits}f}"
+
+
+def p_value(value: float | None) -> str:
+    """A p-value to 3 decimals, `< 0.001` below that, a dash when there is none."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],

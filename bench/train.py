@@ -66,6 +66,7 @@ class FitRecord:
     best_epoch: int
     epochs_run: int
     steps: int
+    gradient_steps: int  # every update, an aggressive run's inner encoder steps included
     validation: list[dict[str, float]]  # per epoch: validation metrics and the lr
     resumed_from_epoch: int | None  # None: trained in one go
     train_s: float  # training with validation and pretraining, across resumes
@@ -75,7 +76,8 @@ class FitRecord:
     def fields(self) -> dict[str, Any]:
         """The top-level metrics.json fields."""
         return {"best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "steps": self.steps,
-                "validation": self.validation, "resumed_from_epoch": self.resumed_from_epoch}
+                "gradient_steps": self.gradient_steps, "validation": self.validation,
+                "resumed_from_epoch": self.resumed_from_epoch}
 
     def timings(self) -> dict[str, float]:
         return {"train_s": self.train_s, "train_steps_s": self.train_steps_s,
@@ -112,6 +114,7 @@ class Trainer:
         self.diag_batches = split_batches(diag)
         self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)
         self.step = 0
+        self.gradient_steps = 0  # calls of `update`: what a run cost in gradient evaluations
         self.epoch = 0
         self.kl_weight_now = 1.0
         self.curve: list[dict[str, Any]] = []
@@ -189,6 +192,7 @@ class Trainer:
         if decoder:
             self.dec_opt.step()
         self.last_terms = terms
+        self.gradient_steps += 1
         return per_sentence.detach()
 
     def reset_decoder(self) -> None:
@@ -224,7 +228,8 @@ class Trainer:
         self.load_best()
         return FitRecord(
             best_epoch=self.protocol.best_epoch, epochs_run=self.epoch, steps=self.step,
-            validation=self.protocol.history, resumed_from_epoch=resumed, train_s=self.train_seconds,
+            gradient_steps=self.gradient_steps, validation=self.protocol.history, resumed_from_epoch=resumed,
+            train_s=self.train_seconds,
             train_steps_s=self.step_seconds, train_tokens=self.step_tokens,
         )
 
@@ -387,6 +392,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "generator": self.generator.get_state(),
             "counters": [self.step_tokens, self.step_seconds, self.train_seconds],
+            "gradient_steps": self.gradient_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -398,6 +404,7 @@ class Trainer:
         self.best_state = state["best_state"]
         self.remedy.load_state_dict(state["remedy"])
         self.step, self.epoch, self.curve = state["step"], state["epoch"], state["curve"]
+        self.gradient_steps = state.get("gradient_steps", 0)  # checkpoints from before the counter: 0
         self.snapshots = state["snapshots"]
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])

@@ -80,7 +80,8 @@ class TestExpansion:
 class TestBuiltInSuites:
     def test_every_built_in_suite_parses(self):
         rows = describe_suites()
-        assert {row["name"] for row in rows} == {"demo", "ptb-small", "yelp-short", "yelp-short-pytorch-init", "he2019"}
+        assert {row["name"] for row in rows} == {"demo", "ptb-small", "yelp-short", "yelp-short-pytorch-init",
+                                                 "he2019"}
         assert not [row for row in rows if row["description"].startswith("broken")]
 
     def test_demo_runs_every_built_in_remedy_and_the_posterior_mean_cells(self):

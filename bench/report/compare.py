@@ -23,7 +23,8 @@ import pandas as pd
 
 from bench.config import SECTIONS
 from bench.errors import ConfigError, closest
-from bench.report.render import _number, _p, _signed, markdown_table, run_counts
+from bench.markdown import markdown_table, number, p_value, signed
+from bench.report.render import run_counts
 from bench.report.stats import NOT_TESTABLE, holm, paired_t
 from bench.report.tables import FAILED, FINISHED, METRIC, Metric, load_runs
 
@@ -221,10 +222,10 @@ def _cell_table(condition: str, frame: pd.DataFrame) -> str:
 def _numbers(r: Any) -> list[str]:
     """mean A, mean B, Δ, its interval, p (or why there is none) and p (Holm) of one row of the tests."""
     digits = METRIC_NAMES[r.metric].digits
-    interval = (f"[{_signed(r.ci_low, digits)}, {_signed(r.ci_high, digits)}]"
+    interval = (f"[{signed(r.ci_low, digits)}, {signed(r.ci_high, digits)}]"
                 if math.isfinite(r.ci_low) else "—")
-    return [_number(r.mean_a, digits), _number(r.mean_b, digits), _signed(r.diff, digits), interval,
-            r.note.removeprefix(NOT_TESTABLE) or _p(r.p), _p(r.p_holm)]
+    return [number(r.mean_a, digits), number(r.mean_b, digits), signed(r.diff, digits), interval,
+            r.note.removeprefix(NOT_TESTABLE) or p_value(r.p), p_value(r.p_holm)]
 
 
 def _apart_sections(result: StoreComparison) -> list[str]:

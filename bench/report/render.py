@@ -9,7 +9,6 @@ stand behind it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from bench.markdown import markdown_table
+from bench.markdown import markdown_table, number, p_value, signed
+from bench.report.escape import NULL_QUANTILE, mi_null_threshold
 from bench.report.plots import FigureFile, all_figures
 from bench.report.tables import (
     FAILED,
@@ -38,6 +38,8 @@ from bench.report.tables import (
     significance,
     summary,
 )
+from bench.report.verdict_tables import leaderboard_markdown, verdict_markdown
+from bench.report.verdicts import leaderboard, verdicts, with_escapes
 
 SUMMARY_METRICS = ("nll_iw", "ppl_iw", "neg_elbo", "kl", "mi", "au")
 TEX_METRICS = ("nll_iw", "neg_elbo", "kl", "mi", "au")
@@ -61,11 +63,13 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     store_dir = Path(store_dir)
     out = Path(out) if out is not None else store_dir / "report"
     damaged: list[str] = []  # runs and tables left out because a file of theirs does not read whole
-    runs = load_runs(store_dir, damaged)  # raises ConfigError on an empty store, before anything is written
+    runs = with_escapes(load_runs(store_dir, damaged))  # ConfigError on an empty store, before any write
     base = resolve_baseline(runs, baseline)
     order = remedy_order(runs, base)
     table = summary(runs, reported_metrics(runs))
     tests = significance(runs, base)
+    decided = verdicts(runs, store_dir)
+    board = leaderboard(runs, decided)
     figures = all_figures(
         runs, table, load_run_tables(store_dir, runs, store.CURVE, damaged),
         load_run_tables(store_dir, runs, store.SNAPSHOTS, damaged), order,
@@ -73,7 +77,10 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     warnings = [*damaged,
                 *(shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items())]
     texts = {
-        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order, warnings),
+        "report.md": markdown_report(store_dir, runs, table, tests, figures, baseline, base, order, warnings,
+                                     decided, board),
+        "verdicts.csv": decided.to_csv(index=False),
+        "leaderboard.csv": board.to_csv(index=False),
         "summary.csv": table.to_csv(index=False),
         "significance.csv": tests.to_csv(index=False),
         "runs.csv": runs.to_csv(index=False),
@@ -100,24 +107,14 @@ def shared_split_warning(dataset: str, path: str) -> str:
 # ------------------------------------------------------------------ numbers
 
 
-def _number(value: float, digits: int) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def _mean_ci(row: pd.Series, digits: int, pm: str = " ± ") -> str:
     """`mean ± half-width`, the mean alone for n = 1, a dash for n = 0."""
     if row["n"] == 0:
         return "—"
     if row["n"] == 1:
-        return _number(row["mean"], digits)
+        return number(row["mean"], digits)
     half = (row["ci_high"] - row["ci_low"]) / 2
-    return f"{_number(row['mean'], digits)}{pm}{_number(half, digits)}"
-
-
-def _p(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return f"{number(row['mean'], digits)}{pm}{number(half, digits)}"
 
 
 # ----------------------------------------------------------------- markdown
@@ -169,7 +166,8 @@ _PROBE_NOTE = """
 
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,
                     figures: list[FigureFile], baseline: str, base: str | None, order: list[str],
-                    warnings: Sequence[str] = ()) -> str:
+                    warnings: Sequence[str] = (), decided: pd.DataFrame | None = None,
+                    board: pd.DataFrame | None = None) -> str:
     """The whole report.md text; `warnings` go first, under the counts."""
     shown = baseline_label(runs, baseline, base)
     parts = [
@@ -183,6 +181,8 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         + markdown_table(
             ["label", "remedy spec (all parameters)"],
             [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
+        *([_verdict_section(runs, decided)] if decided is not None and not decided.empty else []),
+        *([_leaderboard_section(board)] if board is not None and not board.empty else []),
         _row_groups(runs),
         _data_section(runs),
         "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
@@ -199,12 +199,55 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         f"### {figure.title}\n\n![{figure.title}]({figure.name})\n\n*{figure.caption}*"
         for figure in figures))
     parts.append(
-        "## Files\n\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
+        "## Files\n\n- `verdicts.csv`: every finding decided, with its counts, intervals, control and "
+        "reason.\n- `leaderboard.csv`: one row per row group and remedy, with the intervals the leaderboard "
+        "shows.\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
         "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g.\n"
         "- `runs.csv`: one row per run, config flattened, metrics and status.\n"
         "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).\n"
         "- `*.pdf`: each figure as vector graphics, beside its PNG.")
     return "\n\n".join(parts) + "\n"
+
+
+def null_thresholds(runs: pd.DataFrame) -> list[tuple[int, int, float]]:
+    """(N, nz, threshold) of the MI null for each evaluation-set and latent size among the finished runs."""
+    finished = runs[(runs["status"] == FINISHED) & runs["n_sentences"].notna() & runs["model.nz"].notna()]
+    sizes = sorted({(int(n), int(nz)) for n, nz in zip(finished["n_sentences"], finished["model.nz"],
+                                                        strict=True)})
+    return [(n, nz, mi_null_threshold(n, nz)) for n, nz in sizes]
+
+
+def _verdict_section(runs: pd.DataFrame, decided: pd.DataFrame) -> str:
+    thresholds = "; ".join(f"N = {n}, nz = {nz}: MI > {threshold:.3f} nats"
+                           for n, nz, threshold in null_thresholds(runs))
+    return f"""## Verdicts
+
+Each paper's finding is a prediction decided by the written rules of docs/protocol.md ("Verdicts"),
+fixed before the runs (`bench/report/verdicts.py`):
+
+- A run **escapes** collapse when its test MI exceeds the inactive-encoder null (the
+  {NULL_QUANTILE:.0%} point of the MI estimate over simulated encoders whose every unit sits at the AU
+  line, at the run's N and nz: {thresholds or "no finished run"}) **and** AU >= 1. A failed run did not
+  escape.
+- Escape rates are k / n with a Wilson 95% interval, compared with the control (`none` with the same init)
+  by a one-sided Fisher exact test, Holm-adjusted over every such test in this report.
+- *escapes*: reproduced at >= 80% escaping, above the control (p < 0.05) and NLL within 1 nat of it (upper
+  end of the Welch 95% interval); not reproduced at <= 20%; partly in between. *collapses*: reproduced at
+  <= 20% escaping. *costs NLL*: the NLL difference's interval above 0.
+- A verdict is given on the seeds the suite fixed up front; fewer read **incomplete**. A finding about a
+  remedy that acts through the KL weight reads **not testable at this size** unless the row group's
+  autoencoder control (KL weight 0) encodes at its last epoch on >= 80% of its seeds.
+
+{verdict_markdown(decided)}"""
+
+
+def _leaderboard_section(board: pd.DataFrame) -> str:
+    return ("## Leaderboard\n\nMeans over the runs that finished, with the interval each column names: the "
+            "NLL's 95% t-interval; for KL, MI and AU, which are bounded and often split over seeds "
+            "(0, 0, 16 units), a 95% percentile bootstrap interval of the mean over seeds; escaped runs with "
+            "the Wilson 95% interval of the rate. Wall time is per run (training and evaluation); gradient "
+            "steps count every update, an aggressive run's inner encoder steps included (— where the run "
+            "predates the count).\n\n" + leaderboard_markdown(board))
 
 
 def baseline_label(runs: pd.DataFrame, baseline: str, base: str | None) -> str:
@@ -282,9 +325,9 @@ def _significance_tables(runs: pd.DataFrame, tests: pd.DataFrame, base: str | No
         rows = []
         for r in cell.sort_values(["_r", "_m"]).itertuples():
             digits = METRIC[r.metric].digits
-            p_welch = _p(r.p) if not r.note else r.note
-            rows.append([r.remedy_label, r.label, f"{r.n} / {r.n_baseline}", _signed(r.diff, digits),
-                         _signed(r.hedges_g, 2), p_welch, _p(r.p_holm)])
+            p_welch = p_value(r.p) if not r.note else r.note
+            rows.append([r.remedy_label, r.label, f"{r.n} / {r.n_baseline}", signed(r.diff, digits),
+                         signed(r.hedges_g, 2), p_welch, p_value(r.p_holm)])
         headers = ["remedy", "metric", "n (remedy / baseline)", f"Δ mean (remedy - {shown})", "Hedges' g",
                    "p (Welch)", "p (Holm)"]
         blocks.append(f"### {condition}\n\n" + markdown_table(headers, rows, [False, False, True, True, True,
@@ -292,10 +335,6 @@ def _significance_tables(runs: pd.DataFrame, tests: pd.DataFrame, base: str | No
     if tests.empty and not missing:
         blocks.append("No remedy besides the baseline: nothing to compare.")
     return "\n\n".join(blocks)
-
-
-def _signed(value: float, digits: int) -> str:
-    return "—" if not math.isfinite(value) else f"{value:+.{digits}f}"
 
 
 # -------------------------------------------------------------------- latex
@@ -385,8 +424,8 @@ def _tex_mean_ci(row: pd.Series, key: str, best: float | None, dagger: bool) -> 
     if row["n"] == 0:
         return "--"
     digits = METRIC[key].digits
-    mean = _number(row["mean"], digits)
+    mean = number(row["mean"], digits)
     text = f"\\mathbf{{{mean}}}" if _rounded(row["mean"], key) == best else mean
     if row["n"] >= 2:
-        text += f" \\pm {_number((row['ci_high'] - row['ci_low']) / 2, digits)}"
+        text += f" \\pm {number((row['ci_high'] - row['ci_low']) / 2, digits)}"
     return f"${text}^{{\\dagger}}$" if dagger else f"${text}$"

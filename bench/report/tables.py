@@ -32,6 +32,7 @@ from bench.config import SECTIONS, stored_settings
 from bench.data.corpus import SPLITS
 from bench.errors import ConfigError
 from bench.probe import PROBE
+from bench.report.escape import validation_size
 from bench.report.specs import inferred_settings, recorded_parts, recorded_settings, spec_parts
 from bench.report.stats import holm, mean_ci, welch
 from bench.syntax import SpecPart, convert
@@ -118,7 +119,8 @@ def load_runs(store_dir: Path, damaged: list[str] | None = None, *, into: str = 
             "results/demo (the one holding runs/<run-id>/), after `collapse-bench run`"
         )
     runs = pd.DataFrame(rows)
-    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field", "model.nz"]:
+    for column in [*_TEST_COLUMNS.values(), "neg_elbo", "receptive_field", "model.nz", "valid_last_mi",
+                   "valid_last_au", "n_valid", "gradient_steps"]:
         if column not in runs:  # a store with no finished run yet still gets every column
             runs[column] = np.nan
     runs["remedy_settings"] = _remedy_settings(runs)
@@ -172,8 +174,11 @@ def _run_row(folder: Path, neutral: dict[str, Any]) -> dict[str, Any] | None:
     model = metrics.get("model", {})
     row["parameters"] = model.get("parameters")
     row["receptive_field"] = model.get("receptive_field")
-    for key in ("best_epoch", "epochs_run", "steps"):
+    for key in ("best_epoch", "epochs_run", "steps", "gradient_steps"):
         row[key] = metrics.get(key)
+    last = (metrics.get("validation") or [{}])[-1]  # the last epoch: a control's verdict reads it
+    row["valid_last_mi"], row["valid_last_au"] = last.get("mi"), last.get("au")
+    row["n_valid"] = validation_size(metrics.get("data", {}).get("sentences"))
     for key, value in metrics.get("timings", {}).items():
         row[f"time.{key}"] = value
     return row
@@ -431,14 +436,14 @@ def resolve_baseline(runs: pd.DataFrame, baseline: str) -> str | None:
     if len(by_label) == 1:
         return str(by_label[0])
     wanted = spec_parts(baseline)
-    matches = sorted(spec for spec in specs if _matches(wanted, spec_parts(spec)))
+    matches = sorted(spec for spec in specs if spec_matches(wanted, spec_parts(spec)))
     if len(matches) > 1:
         raise ConfigError(f"baseline '{baseline}' matches {len(matches)} remedies in the store: "
                           f"{', '.join(matches)}; give one of them")
     return matches[0] if matches else None
 
 
-def _matches(wanted: list[SpecPart], stored: list[SpecPart]) -> bool:
+def spec_matches(wanted: list[SpecPart], stored: list[SpecPart]) -> bool:
     """Same remedies, in canonical (name) order, and every parameter `wanted` gives has the stored value."""
     if sorted(part.name for part in wanted) != [part.name for part in stored]:
         return False
