@@ -1,0 +1,94 @@
+"""Docs pages whose tables are the committed CSVs: each table sits between markers naming its file.
+
+    <!-- table: results/yelp-short/leaderboard.csv -->
+    ...generated markdown...
+    <!-- end table -->
+
+The path is relative to the page. `python -m bench.report.pages docs/results.md` rewrites every
+block from its CSV; `tests/test_results_page.py` fails when a block differs from what its CSV gives,
+or when the page holds a table outside a block, so no number on the page can drift from its file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from bench.markdown import markdown_table, number
+from bench.report.verdict_tables import leaderboard_markdown, verdict_markdown
+
+BLOCK = re.compile(r"(<!-- table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+
+
+def k_gap_markdown(table: pd.DataFrame) -> str:
+    """benchmarks/k_gap.py's CSV: the k = 50 minus k = 500 NLL per run, and per group of escaped or not."""
+    rows = [[row["remedy_label"], str(int(row["seed"])), "yes" if row["escaped"] else "no",
+             number(row["nll_k50"], 3), number(row["nll_k500"], 3), number(row["gap"], 3)]
+            for _, row in table.sort_values(["escaped", "remedy_label", "seed"]).iterrows()]
+    per_run = markdown_table(["remedy", "seed", "escaped", "NLL k=50", "NLL k=500", "gap (nats)"], rows,
+                             [False, True, False, True, True, True])
+    groups = [["yes" if escaped else "no", str(len(frame)), number(frame["gap"].mean(), 3),
+               number(frame["gap"].min(), 3), number(frame["gap"].max(), 3)]
+              for escaped, frame in table.groupby("escaped", sort=True)]
+    summary = markdown_table(["escaped", "runs", "mean gap", "min", "max"], groups,
+                             [False, True, True, True, True])
+    return per_run + "\n\n" + summary
+
+
+RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
+    "verdicts.csv": verdict_markdown,
+    "leaderboard.csv": leaderboard_markdown,
+    "k-gap.csv": k_gap_markdown,
+}
+
+
+def render(csv: Path) -> str:
+    """The markdown of one committed table, by its file name."""
+    if csv.name not in RENDERERS:
+        raise ValueError(f"{csv}: no table is drawn from a file named {csv.name} "
+                         f"(known: {', '.join(RENDERERS)})")
+    return RENDERERS[csv.name](pd.read_csv(csv)) + "\n"
+
+
+def refreshed(page: Path) -> str:
+    """The page's text with every block regenerated from its CSV."""
+    text = page.read_text(encoding="utf-8")
+    return BLOCK.sub(lambda match: match.group(1) + render(page.parent / match.group("path"))
+                     + match.group(4), text)
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    """(path, body) of each block, as the page has them."""
+    return [(m.group("path"), m.group("body")) for m in BLOCK.finditer(page.read_text(encoding="utf-8"))]
+
+
+def loose_table_lines(page: Path) -> list[str]:
+    """Markdown table lines outside every block: numbers that no CSV stands behind."""
+    outside = BLOCK.sub("", page.read_text(encoding="utf-8"))
+    in_code = False
+    lines = []
+    for line in outside.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("|"):
+            lines.append(line)
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m bench.report.pages PAGE.md  (rewrites the page's tables from their CSVs)",
+              file=sys.stderr)
+        return 2
+    page = Path(argv[0])
+    page.write_text(refreshed(page), encoding="utf-8")
+    print(f"{page}: {len(blocks(page))} tables rewritten from their CSVs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""docs/results.md against its committed CSVs: every table is its file's, and no table stands alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.report import pages
+from bench.report.escape import mi_null_threshold
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+RESULTS = DOCS / "results.md"
+
+
+def test_every_table_of_the_results_page_is_generated_from_its_csv():
+    found = pages.blocks(RESULTS)
+    assert found, "docs/results.md has no table block"
+    for path, body in found:
+        assert (RESULTS.parent / path).exists(), f"{path} is not committed"
+        assert body == pages.render(RESULTS.parent / path), (
+            f"the table from {path} differs from its CSV: run `python -m bench.report.pages docs/results.md`")
+
+
+def test_the_results_page_has_no_table_outside_a_generated_block():
+    assert pages.loose_table_lines(RESULTS) == []
+
+
+def test_a_block_that_drifts_from_its_csv_is_caught(tmp_path):
+    (tmp_path / "t").mkdir()
+    source = next(RESULTS.parent / path for path, _ in pages.blocks(RESULTS))
+    (tmp_path / "t" / source.name).write_bytes(source.read_bytes())
+    page = tmp_path / "page.md"
+    page.write_text(f"<!-- table: t/{source.name} -->\n<!-- end table -->\n", encoding="utf-8")
+    page.write_text(pages.refreshed(page), encoding="utf-8")
+    [(path, body)] = pages.blocks(page)
+    assert body == pages.render(tmp_path / path)
+    digit = re.search(r"\d", body)
+    assert digit, "the table holds numbers"
+    changed = body[: digit.start()] + str((int(digit.group()) + 1) % 10) + body[digit.end():]
+    assert changed != pages.render(tmp_path / path)
+
+
+@pytest.mark.parametrize(("n", "nz"), [(1000, 16)])
+def test_the_null_threshold_quoted_in_the_protocol_is_the_one_the_rule_computes(n, nz):
+    text = " ".join((DOCS / "protocol.md").read_text(encoding="utf-8").split())
+    quoted = re.search(rf"{n:,} test sentences and nz = {nz} in the real-text suites: MI > ([0-9.]+) nats",
+                       text)
+    assert quoted, "docs/protocol.md no longer quotes the threshold"
+    assert float(quoted.group(1)) == round(mi_null_threshold(n, nz), 3)
