@@ -1,8 +1,11 @@
-"""benchmarks/side_by_side.py: what it refuses before running anything, and how it reports wall time."""
+"""benchmarks/side_by_side.py: what it refuses before running anything, how it decides each cell
+(equivalence within a fixed margin), and how it reports wall time."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,3 +48,95 @@ def test_wall_time_leaves_out_runs_found_finished(side_by_side: ModuleType) -> N
     assert side_by_side.wall("harness", runs) == "harness 150 s (1 of 3 found already finished)"
     assert side_by_side.wall("harness", runs[2:]) == "harness - (1 of 1 found already finished)"
     assert side_by_side.wall("authors", runs[:2]) == "authors 150 s"
+
+
+def test_means_within_the_margin_with_little_spread_are_equivalent(side_by_side: ModuleType) -> None:
+    decision = side_by_side.decide([0.10, 0.12, 0.11], [0.11, 0.13, 0.12], margin=0.5)
+    assert decision.kind == side_by_side.EQUIVALENT
+    assert decision.text.startswith("equivalent (TOST p=")
+
+
+def test_a_large_spread_leaves_equivalence_not_shown_with_welch_p_beside(side_by_side: ModuleType) -> None:
+    """Three seeds with an sd of 5 nats cannot show the loss within 1 nat, though no difference is seen."""
+    decision = side_by_side.decide([120.0, 125.0, 130.0], [121.0, 126.0, 131.0], margin=1.0)
+    assert decision.kind == side_by_side.NOT_SHOWN
+    assert decision.welch_p > 0.05
+    assert "Welch p=0.8" in decision.text
+
+
+def test_a_difference_welch_detects_is_not_shown_equivalent(side_by_side: ModuleType) -> None:
+    """pretrain-fb's padded-batch KL (0.30 vs 1.39 nats): Welch flags it, TOST cannot call it equivalent."""
+    decision = side_by_side.decide([1.13, 1.39, 1.65], [0.16, 0.30, 0.44], margin=0.5)
+    assert decision.kind == side_by_side.NOT_SHOWN
+    assert decision.welch_p < 0.05
+
+
+def test_equal_constants_are_reported_and_not_counted_as_agreement(side_by_side: ModuleType) -> None:
+    decision = side_by_side.decide([0, 0, 0], [0, 0, 0], margin=1.0)
+    assert (decision.kind, decision.text) == (side_by_side.IDENTICAL, "constant, identical (0)")
+
+
+def test_unequal_constants_are_a_difference(side_by_side: ModuleType) -> None:
+    """Within the margin or not: constants give TOST no spread, so the difference is simply reported."""
+    decision = side_by_side.decide([2, 2, 2], [1, 1, 1], margin=1.0)
+    assert (decision.kind, decision.text) == (side_by_side.DIFFERENT, "constant, different (2 vs 1)")
+
+
+def test_one_seed_a_side_is_not_testable(side_by_side: ModuleType) -> None:
+    assert side_by_side.decide([0.1], [0.2], margin=0.5).kind == side_by_side.UNTESTED
+
+
+def run(side: str, seed: int) -> dict[str, object]:
+    """A run whose KL and MI vary little over seeds (sd 0.01 and 0.001 nats), its loss a lot (sd 10 nats),
+    its AU not at all."""
+    row = {"loss": 120.0 + 10 * seed, "kl": seed / 100, "mi": seed / 1000, "au": 0}
+    return {"side": side, "seed": seed, "validation": [row, row], "test": row, "wall_s": 1.0}
+
+
+@pytest.mark.parametrize("whole_set_mi", [False, True])
+def test_every_metric_the_comparison_emits_has_a_margin(side_by_side: ModuleType, whole_set_mi: bool) -> None:
+    results = [run(side, seed) for side in ("authors", "harness") for seed in range(3)]
+    emitted = {metric for _, metric, _, _ in side_by_side.comparisons(results, whole_set_mi)}
+    assert emitted == {"kl", "mi" if whole_set_mi else "mi_batch", "au", "loss"}
+    assert emitted <= side_by_side.MARGINS.keys()
+
+
+def test_the_table_counts_each_kind_and_names_its_margins(side_by_side: ModuleType) -> None:
+    """Identical sides: KL and MI shown equivalent, AU 0 vs 0 not counted, the loss (margin 1 nat,
+    sd 10 nats) not shown; three rows (two epochs and the test) of each."""
+    results = [run(side, seed) for side in ("authors", "harness") for seed in range(3)]
+    text = side_by_side.table("t", results, whole_set_mi=False)
+    assert ("12 cells: 6 equivalent, 3 not shown equivalent (0 of them with Welch p < 0.05), 3 constant and "
+            "identical on both sides (not counted as agreement), 0 constant and different.") in text
+    assert "margins kl 0.5, mi_batch 0.1, au 1, loss 1" in text
+
+
+def test_the_seed_rule_is_stated_and_an_extended_comparison_named(side_by_side: ModuleType) -> None:
+    assert "forbids adding seeds after looking" in side_by_side.seed_rule(3, None)
+    assert "adds seeds to a 6-seed comparison" in side_by_side.seed_rule(10, 6)
+    assert "adds seeds" not in side_by_side.seed_rule(3, 3)
+
+
+def test_the_margins_in_the_docs_are_the_scripts(side_by_side: ModuleType) -> None:
+    """docs/fidelity.md's margin table and MARGINS must not drift apart: the doc is where they are fixed."""
+    doc = (SCRIPT.parents[1] / "docs" / "fidelity.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) ", doc, flags=re.MULTILINE))
+    assert {metric: float(value) for metric, value in documented.items()} == side_by_side.MARGINS
+
+
+def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
+        side_by_side: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.py").write_text("")
+    monkeypatch.setattr(side_by_side, "run_authors", lambda setting, seed, args: run("authors", seed))
+    monkeypatch.setattr(side_by_side, "run_harness", lambda setting, seed, args: run("harness", seed))
+    monkeypatch.setattr(side_by_side, "Parallel", lambda **_: lambda calls: [f(*a, **k) for f, a, k in calls])
+    record = tmp_path / "vanilla.json"
+    monkeypatch.setattr(sys, "argv", ["side_by_side.py", "vanilla", "--repo", str(tmp_path), "--data-dir",
+                                      str(tmp_path), "--seeds", "3", "--json", str(record)])
+    side_by_side.main()
+    out = capsys.readouterr().out
+    assert "| valid epoch 1 | au | 0.00 ± 0.00 | 0.00 ± 0.00 | constant, identical (0) |" in out
+    assert "12 cells: 6 equivalent" in out
+    assert "Seeds: 3 a side, fixed before the runs" in out
+    assert json.loads(record.read_text())["margins"] == side_by_side.MARGINS
