@@ -62,7 +62,7 @@ def run_cell(
     torch.set_num_threads(threads)
     cfg = RunConfig.from_dict(record)
     try:  # a remedy plugin or a data folder missing on a remote worker fails the cell, not the suite
-        plan = plan_run(Resolved.from_record(record), data_dir)
+        plan = plan_run(Resolved.from_record(cfg, record), data_dir)
     except Exception as exc:  # e.g. no data folder on a remote worker: nothing was stored, so no retry flag
         return Outcome(cfg.run_id(), "failed", f"on this worker: {type(exc).__name__}: {exc}")
     try:

@@ -127,6 +127,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
     versions), the training curve and model.pt. Running the same command again
     finds the finished run (same run id = same resolved config) and does no work.
     """
+    from bench import store
     from bench.single_run import execute, plan_run, resolve
     from bench.trackers import check_trackers
 
@@ -140,7 +141,7 @@ def train(dataset: str, remedy: str, seed: int, overrides: tuple[str, ...], out:
     plan = plan_run(run, data_dir)
     check_trackers(log_to)
     metrics = execute(plan, out, suite, progress=not quiet, log_to=log_to)
-    folder = out / suite / "runs" / cfg.run_id()
+    folder = store.run_dir(out, suite, cfg.run_id())
     if metrics["status"] != "finished":
         click.echo(f"run {cfg.run_id()} failed: {metrics['reason']} ({folder})", err=True)
         sys.exit(1)

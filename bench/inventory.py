@@ -1,16 +1,7 @@
 """What a results store holds, read without writing: each run's state, its identity and headline metrics.
 
-A run's state says what `collapse-bench run` would do with it:
-
-| state | meaning | next `run` |
-|---|---|---|
-| new | no folder yet | trains it |
-| running | another process holds the run's lock | waits for it |
-| resumable | an epoch-end checkpoint is there | continues from it |
-| unfinished | started, stopped before its first checkpoint | starts it over |
-| finished | metrics.json says so and every file reads whole | skips it |
-| failed | metrics.json records why | skips it; `--retry-failed` runs it |
-| damaged | a file does not read whole | runs it again |
+The states, and what `collapse-bench run` does with each, are `bench.run_states`'s; here is how a run
+folder's state is read.
 """
 
 from __future__ import annotations
@@ -23,23 +14,22 @@ from typing import Any
 
 from bench import store
 from bench.errors import ConfigError
+from bench.run_states import RunState
 from bench.store import CHECKPOINT
 
-NEW, RUNNING, RESUMABLE, UNFINISHED = "new", "running", "resumable", "unfinished"
-FINISHED, FAILED = "finished", "failed"
 HEADLINE = ("nll", "kl", "mi", "au")  # metrics.json "test" keys that `list runs` shows
 
 
-def run_state(folder: Path) -> str:
-    """The state of the run stored in `folder` (module docstring)."""
+def run_state(folder: Path) -> RunState:
+    """The state of the run stored in `folder`."""
     if not folder.is_dir():
-        return NEW
+        return RunState.NEW
     if _locked(folder):
-        return RUNNING
+        return RunState.RUNNING
     status = store.run_status(folder)
     if status is not None:
         return status
-    return RESUMABLE if (folder / CHECKPOINT).exists() else UNFINISHED
+    return RunState.RESUMABLE if (folder / CHECKPOINT).exists() else RunState.UNFINISHED
 
 
 def _locked(folder: Path) -> bool:
@@ -64,7 +54,7 @@ class StoredRun:
 
     suite: str
     run_id: str
-    state: str
+    state: RunState
     dataset: str | None
     remedy: str | None
     seed: int | None
@@ -103,12 +93,12 @@ def _stored_run(folder: Path, suite: str) -> StoredRun:
             except store.Damaged as exc:  # also an unfinished run's config.json, which run_status skips
                 problems.append(str(exc))
     if problems:
-        state = store.DAMAGED
+        state = RunState.DAMAGED
     named = records[0] if records else {}
-    if state == store.DAMAGED:
+    if state is RunState.DAMAGED:
         note = store.damage(folder) or problems[0]
     else:
-        note = named.get("reason", "") if state == FAILED else ""
-    test = {key: named.get("test", {}).get(key) for key in HEADLINE} if state == FINISHED else {}
+        note = named.get("reason", "") if state is RunState.FAILED else ""
+    test = {key: named.get("test", {}).get(key) for key in HEADLINE} if state is RunState.FINISHED else {}
     return StoredRun(suite, folder.name, state, named.get("dataset"), named.get("remedy"), named.get("seed"),
                      test, note)

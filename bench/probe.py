@@ -8,10 +8,19 @@ its evaluation split. Two references make the number readable: the same
 classifier on bag-of-words features of the same sentences (what the words
 give a linear model) and the majority class (what knowing nothing gives).
 
+The main number is balanced accuracy (the mean over labels of the share of
+that label's sentences predicted right): about 62% of yelp-short's sentences
+carry one label, so plain accuracy puts a z that knows nothing at 0.62, while
+balanced accuracy puts it at 1 / number of labels (0.5) whatever the balance.
+Plain accuracy is kept beside it.
+
 The means enter in the prior's units, not standardised: a unit whose means
 vary by 1e-3 while each posterior spreads over ~1 carries nothing the decoder
 can hear, and the L2-regularised classifier cannot lean on it either. So a
 collapsed z scores chance, and a z that encodes the label scores above it.
+A second probe on whitened means (each unit standardised over the training
+sentences) says what is linearly in the means at any scale: where it beats
+the raw probe, the label sits in directions too faint for the decoder to use.
 
 scikit-learn is an optional extra (`pip install 'collapse-bench[probe]'`).
 """
@@ -65,18 +74,42 @@ def _logistic() -> Any:
     return LogisticRegression(max_iter=MAX_ITER, random_state=SEED)
 
 
-def probe_accuracy(
-    train_x: np.ndarray, train_y: Sequence[int], test_x: np.ndarray, test_y: Sequence[int]
-) -> float:
-    """Test accuracy of an L2 logistic regression on the raw features, fitted on the train pairs.
+@dataclass(frozen=True)
+class Scores:
+    """A classifier's test scores: accuracy, and balanced accuracy (the mean of the per-label recalls,
+    1 / number of labels for any constant answer, so a majority class of 62% does not read as skill)."""
 
-    No standardising: the posterior means are already in the prior's units, and
-    rescaling would amplify the residual wobble of a collapsed encoder into a
-    signal z does not carry (a sample of z would drown it in noise).
+    accuracy: float
+    balanced: float
+
+
+def scores(test_y: Sequence[int], predicted: Sequence[int]) -> Scores:
+    """Accuracy and balanced accuracy over the labels the test sentences carry (sklearn's definition,
+    written out so a test split with one label gives that label's recall instead of a warning)."""
+    truth, guess = np.asarray(test_y), np.asarray(predicted)
+    recalls = [float(np.mean(guess[truth == label] == label)) for label in np.unique(truth)]
+    return Scores(float(np.mean(truth == guess)), float(np.mean(recalls)))
+
+
+def probe_scores(train_x: Any, train_y: Sequence[int], test_x: Any, test_y: Sequence[int]) -> Scores:
+    """Test scores of an L2 logistic regression on the features as given, fitted on the train pairs.
+
+    The posterior means go in unstandardised, in the prior's units: rescaling
+    would amplify the residual wobble of a collapsed encoder into a signal z
+    does not carry (a sample of z would drown it in noise). `whitened` is the
+    probe that does rescale, reported beside this one.
     """
     classifier = _logistic()
     classifier.fit(train_x, train_y)
-    return float(classifier.score(test_x, test_y))
+    return scores(test_y, classifier.predict(test_x))
+
+
+def whitened(train_x: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets with each unit standardised by its mean and SD over the training sentences (a unit that
+    never varies is only centred)."""
+    mean, spread = train_x.mean(axis=0), train_x.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    return (train_x - mean) / spread, (test_x - mean) / spread
 
 
 def bag_of_words(sentences: list[list[int]], vocab_size: int) -> sparse.csr_matrix:
@@ -87,23 +120,21 @@ def bag_of_words(sentences: list[list[int]], vocab_size: int) -> sparse.csr_matr
     return sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(sentences), vocab_size))
 
 
-def bow_accuracy(
+def bow_scores(
     train: list[list[int]],
     train_y: Sequence[int],
     test: list[list[int]],
     test_y: Sequence[int],
     vocab_size: int,
-) -> float:
-    """Test accuracy of the same logistic regression on bag-of-words features: the words' own signal."""
-    classifier = _logistic()
-    classifier.fit(bag_of_words(train, vocab_size), train_y)
-    return float(classifier.score(bag_of_words(test, vocab_size), test_y))
+) -> Scores:
+    """Test scores of the same logistic regression on bag-of-words features: the words' own signal."""
+    return probe_scores(bag_of_words(train, vocab_size), train_y, bag_of_words(test, vocab_size), test_y)
 
 
-def chance_accuracy(train_y: Sequence[int], test_y: Sequence[int]) -> float:
-    """Test accuracy of always answering the most frequent training label."""
+def chance_scores(train_y: Sequence[int], test_y: Sequence[int]) -> Scores:
+    """Test scores of always answering the most frequent training label."""
     majority = Counter(train_y).most_common(1)[0][0]
-    return sum(label == majority for label in test_y) / len(test_y)
+    return scores(test_y, [majority] * len(test_y))
 
 
 @dataclass(frozen=True)
@@ -115,8 +146,8 @@ class _Labelled:
     test: list[list[int]]
     test_y: list[int]
     vocab_size: int
-    bow: float
-    chance: float
+    bow: Scores
+    chance: Scores
 
 
 @functools.lru_cache(maxsize=2)
@@ -132,8 +163,8 @@ def _labelled(corpus: Corpus, split: str) -> _Labelled:
     train_y, test_y = corpus.labels["train"], corpus.labels[split]
     if len(set(train_y)) < 2:
         raise ConfigError(f"{corpus.name}: every training sentence has the same label; nothing to probe")
-    bow = bow_accuracy(train, train_y, test, test_y, len(corpus.vocab))
-    return _Labelled(train, train_y, test, test_y, len(corpus.vocab), bow, chance_accuracy(train_y, test_y))
+    bow = bow_scores(train, train_y, test, test_y, len(corpus.vocab))
+    return _Labelled(train, train_y, test, test_y, len(corpus.vocab), bow, chance_scores(train_y, test_y))
 
 
 def probe_run(run_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
@@ -143,26 +174,33 @@ def probe_run(run_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
     run = load_run(run_dir, data_dir)
     cfg = run.cfg
     labelled = _labelled(cached_corpus(cfg.data, data_dir), cfg.eval.split)
-    accuracy = probe_accuracy(
-        posterior_means(run.model, labelled.train),
-        labelled.train_y,
-        posterior_means(run.model, labelled.test),
-        labelled.test_y,
-    )
+    train_x, test_x = posterior_means(run.model, labelled.train), posterior_means(run.model, labelled.test)
+    raw = probe_scores(train_x, labelled.train_y, test_x, labelled.test_y)
+    white_train, white_test = whitened(train_x, test_x)
+    white = probe_scores(white_train, labelled.train_y, white_test, labelled.test_y)
     result = {
         "run_id": run_dir.name,
         "dataset": cfg.dataset,
         "remedy": cfg.remedy,
         "seed": cfg.seed,
-        "probe_accuracy": accuracy,
-        "bow_accuracy": labelled.bow,
-        "chance_accuracy": labelled.chance,
+        "probe_balanced_accuracy": raw.balanced,
+        "whitened_balanced_accuracy": white.balanced,
+        "bow_balanced_accuracy": labelled.bow.balanced,
+        "chance_balanced_accuracy": labelled.chance.balanced,
+        "probe_accuracy": raw.accuracy,
+        "whitened_accuracy": white.accuracy,
+        "bow_accuracy": labelled.bow.accuracy,
+        "chance_accuracy": labelled.chance.accuracy,
         "n_train": len(labelled.train),
         "n_test": len(labelled.test),
         "train_split": "train",
         "test_split": cfg.eval.split,
         "n_classes": len(set(labelled.train_y)),
+        "score": "balanced accuracy (scikit-learn balanced_accuracy_score: the mean of the per-label "
+        "recalls, 1 / number of labels for a constant answer) is the main number; accuracy beside it",
         "features": f"posterior mean E_q[z|x], {cfg.model.nz} dimensions, in prior units (not standardised)",
+        "whitened_features": "the same means, each unit standardised by its mean and SD over the training "
+        "sentences",
         "bow_features": f"binary word presence over the {labelled.vocab_size} vocabulary ids",
         "chance": "majority class of the train split",
         "classifier": f"scikit-learn {version} LogisticRegression (L2, C=1, lbfgs, max_iter={MAX_ITER}, "

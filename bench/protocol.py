@@ -1,7 +1,7 @@
 """He et al.'s model selection and learning-rate halving: what one validation decides.
 
 The reference code (jxhe/vae-lagging-encoder, text.py) keeps the checkpoint
-with the lowest validation loss; from `train.decay_after_epoch` on,
+with the lowest validation negative ELBO (its "loss"); from `train.decay_after_epoch` on,
 `train.decay_patience` epochs without improvement reload that checkpoint and
 halve the lr, and `train.max_decays` halvings end training. The trainer acts
 on the `Verdict`; the state here is what a checkpoint saves of it.
@@ -29,7 +29,9 @@ class ProtocolState:
 
     Two bars, as in He et al.'s code: `best_loss` picks the checkpoint and
     only ever goes down; `decay_bar` is what "not improved" compares with,
-    and a halving resets it to that epoch's (worse) loss.
+    and a halving resets it to that epoch's (worse) value. Both are validation
+    negative ELBOs; `best_loss` keeps its name because checkpoints store these
+    fields by name (bench.evaluate.ElboSums lists the names files keep).
     """
 
     best_loss: float = math.inf
@@ -44,18 +46,19 @@ class ProtocolState:
     def judge(self, epoch: int, val: dict[str, float], train: TrainConfig) -> Verdict:
         """Record `epoch`'s validation metrics (with the lr it ran at) and decide."""
         self.history.append({"epoch": epoch, **val, "lr": self.lr})
-        best = val["loss"] < self.best_loss
+        neg_elbo = val["loss"]
+        best = neg_elbo < self.best_loss
         if best:
-            self.best_loss, self.best_epoch = val["loss"], epoch
-        if val["loss"] <= self.decay_bar:
-            self.decay_bar, self.not_improved = val["loss"], 0
+            self.best_loss, self.best_epoch = neg_elbo, epoch
+        if neg_elbo <= self.decay_bar:
+            self.decay_bar, self.not_improved = neg_elbo, 0
             return Verdict(best, halve=False)
         self.not_improved += 1
         if self.not_improved < train.decay_patience or epoch < train.decay_after_epoch:
             return Verdict(best, halve=False)
-        # As the reference: take this epoch's loss as the new bar to beat (the checkpoint keeps its own).
+        # As the reference: take this epoch's value as the new bar to beat (the checkpoint keeps its own).
         self.decays += 1
         self.not_improved = 0
-        self.decay_bar = val["loss"]
+        self.decay_bar = neg_elbo
         self.stopped = self.decays >= train.max_decays
         return Verdict(best, halve=True)

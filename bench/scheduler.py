@@ -36,6 +36,8 @@ from bench import store
 from bench.cells import Outcome, killed, run_cell, run_cell_in_own_process
 from bench.diagnostics import GRID
 from bench.errors import ConfigError
+from bench.inventory import run_state
+from bench.run_states import Action, RunState, next_action
 from bench.single_run import record_failure
 from bench.suite import Cell, Suite
 
@@ -165,22 +167,22 @@ def run_suite(
 
 
 def _triage(cells: list[Cell], out: Path, summary: Summary, retry_failed: bool) -> list[Cell]:
-    """The cells still to run; the others go into `summary`: finished ones as skipped, failed ones
-    (unless `retry_failed`) with their recorded reason. A damaged run is noted and run again."""
+    """The cells to hand to workers, as `next_action` decides; the others go into `summary`: finished
+    ones as skipped, failed ones with their recorded reason. A damaged run is noted and run again."""
     pending = []
     for cell in cells:
         folder = store.run_dir(out, summary.suite, cell.run_id)
-        status = store.run_status(folder)
-        if status == "finished":
-            summary.skipped.append(cell.run_id)
-        elif status == "failed" and not retry_failed:
-            reason = store.read_json(folder / store.METRICS).get("reason", "")
-            summary.outcomes.append(Outcome(cell.run_id, "failed", f"{reason} (earlier run)"))
-        else:
-            if status == store.DAMAGED:
+        state = run_state(folder)
+        if next_action(state, retry_failed) is not Action.SKIP:
+            if state is RunState.DAMAGED:
                 summary.notes.append(f"damaged {cell.run_id} ({cell.label}), run again: "
                                      f"{store.damage(folder)}")
             pending.append(cell)
+        elif state is RunState.FINISHED:
+            summary.skipped.append(cell.run_id)
+        else:
+            reason = store.read_json(folder / store.METRICS).get("reason", "")
+            summary.outcomes.append(Outcome(cell.run_id, "failed", f"{reason} (earlier run)"))
     return pending
 
 
@@ -242,7 +244,7 @@ def _blame(cell: Cell, reason: str, out: Path, suite: str) -> Outcome | None:
     A checkpoint it left stays, for --retry-failed to resume from."""
     folder = store.run_dir(out, suite, cell.run_id)
     store.wait_unlocked(folder)  # the cell's process, orphaned when its worker died, may hold it a moment yet
-    if store.run_status(folder) == "finished":
+    if store.run_status(folder) is RunState.FINISHED:
         return None
     try:
         record_failure(cell.config, out, suite, reason)

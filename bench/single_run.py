@@ -30,6 +30,7 @@ from bench.config import REMEDY_RECORD, RunConfig, build_config, changed_setting
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
 from bench.evaluate import evaluate, evaluation_subset
+from bench.run_states import RunState
 from bench.store import CHECKPOINT
 from bench.train import Trainer, autocast
 from remedies import registry
@@ -58,9 +59,9 @@ class Resolved:
         return {**self.config.to_dict(), REMEDY_RECORD: {"parts": parts, "settings": self.remedy_settings}}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Resolved:
-        """The run that `record()` describes, its remedy built afresh from the spec (in a worker process)."""
-        config = RunConfig.from_dict(record)
+    def from_record(cls, config: RunConfig, record: dict[str, Any]) -> Resolved:
+        """The run that `record()` describes, its remedy built afresh from the spec (in a worker process);
+        `config` is `RunConfig.from_dict(record)`, which the caller has parsed already."""
         settings = record.get(REMEDY_RECORD, {}).get("settings", {})
         return cls(config, registry.parse(config.remedy), settings)
 
@@ -130,7 +131,7 @@ def execute(plan: RunPlan, out: Path, suite: str, *, progress: bool = False,
     try:
         with store.run_lock(folder):
             store.remove_partial_writes(folder)
-            if store.run_status(folder) == "finished":
+            if store.run_status(folder) is RunState.FINISHED:
                 # A kill between writing metrics.json and deleting the checkpoint leaves one behind.
                 (folder / CHECKPOINT).unlink(missing_ok=True)
                 return {**store.read_json(folder / store.METRICS), "already_finished": True}
@@ -174,7 +175,7 @@ def _execute(
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
         tables = _write_traces(folder, trainer)
         metrics = {
-            **base, **fit.fields(), "status": "finished", "test": test,
+            **base, **fit.fields(), "status": RunState.FINISHED.value, "test": test,
             "model": describe_model(trainer.model),
             "timings": {
                 **fit.timings(), "eval_s": eval_seconds, "total_s": time.perf_counter() - started,
@@ -189,7 +190,7 @@ def _execute(
         if trainer is not None:
             _write_traces(folder, trainer)
         metrics = {
-            **base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+            **base, "status": RunState.FAILED.value, "reason": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
             "timings": {"total_s": time.perf_counter() - started},
         }
@@ -208,7 +209,7 @@ def record_failure(cfg: RunConfig, out: Path, suite: str, reason: str) -> None:
     could not record anything itself); a checkpoint it left stays, for --retry-failed to resume."""
     folder = store.run_dir(out, suite, cfg.run_id())
     with store.run_lock(folder):
-        record = {**_identity(cfg, suite), "status": "failed", "reason": reason}
+        record = {**_identity(cfg, suite), "status": RunState.FAILED.value, "reason": reason}
         store.write_json(folder / store.METRICS, record)
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 
 from bench.errors import ConfigError
+from bench.run_states import RunState
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -43,7 +44,7 @@ LOCK = ".lock"
 SUITE = "suite.json"  # what the suite was when last run: its cells and where it came from
 
 
-DAMAGED = "damaged"  # run_status of a run whose files do not read whole
+DAMAGED = RunState.DAMAGED  # run_status of a run whose files do not read whole
 
 
 class RunLocked(RuntimeError):
@@ -255,23 +256,29 @@ def read_table(folder: Path, stem: str) -> pd.DataFrame | None:
         raise _damaged(path, exc) from None
 
 
-def run_status(folder: Path) -> str | None:
-    """'finished', 'failed', 'damaged' (a file of it does not read whole: run it again), or None
-    when the run has not ended."""
+def run_status(folder: Path) -> RunState | None:
+    """FINISHED, FAILED, DAMAGED (a file of it does not read whole: run it again), or None when the
+    run has not ended."""
     if damage(folder):
         return DAMAGED
     path = folder / METRICS
-    return read_json(path).get("status") if path.exists() else None
+    return RunState(read_json(path)["status"]) if path.exists() else None
+
+
+_ENDED = (RunState.FINISHED, RunState.FAILED)  # the statuses a run's metrics.json is written with
 
 
 def damage(folder: Path) -> str | None:
     """Why a run that ended cannot be trusted, naming its first file that does not read whole; None
-    when it can. A finished run needs its config, model and tables; a failed one only its record."""
+    when it can. A finished run needs its config, model and tables; a failed one only its record; a
+    record with any other status is not one the harness wrote."""
     if not (folder / METRICS).exists():
         return None
     try:
         metrics = read_json(folder / METRICS)
-        if metrics.get("status") == "finished":
+        if metrics.get("status") not in _ENDED:
+            raise _damaged(folder / METRICS, f"status {metrics.get('status')!r}, which no run ends with")
+        if metrics["status"] == RunState.FINISHED:
             read_json(folder / CONFIG)
             check_torch_file(folder / MODEL)
             for stem in (CURVE, SNAPSHOTS):

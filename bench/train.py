@@ -31,7 +31,7 @@ from bench.config import RunConfig
 from bench.data.batching import Batch, batch_sizes, make_batches
 from bench.data.datasets import Corpus
 from bench.data.vocab import UNK
-from bench.evaluate import encode_all, split_batches
+from bench.evaluate import elbo_sums, encode_all, split_batches
 from bench.metrics import active_units, mutual_info, mutual_info_batched
 from bench.models import SentenceVAE, build_model
 from bench.models.vae import LossTerms
@@ -63,7 +63,7 @@ def autocast(precision: str, device: str) -> contextlib.AbstractContextManager[A
 class FitRecord:
     """What metrics.json keeps of a fit: model selection, how long it ran, and its time."""
 
-    best_epoch: int
+    best_epoch: int  # counted from 0, as every epoch number here
     epochs_run: int
     steps: int
     gradient_steps: int  # every update, an aggressive run's inner encoder steps included
@@ -87,10 +87,8 @@ class FitRecord:
 class Trainer:
     """Owns the model, the optimisers and the loop; remedies act through its `TrainerView` members.
 
-    `remedies.base.TrainerView` lists what a hook may use: `step`, `epoch`,
-    `horizon`, `generator`, `update`, `random_train_batch`,
-    `shuffled_train_batches` and `reset_decoder`. Everything else here is the
-    harness's.
+    `remedies.base.TrainerView` lists what a hook may use; everything else
+    here is the harness's.
     """
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, remedy: Remedy) -> None:
@@ -115,7 +113,7 @@ class Trainer:
         self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)
         self.step = 0
         self.gradient_steps = 0  # calls of `update`: what a run cost in gradient evaluations
-        self.epoch = 0
+        self.epoch = 0  # the epoch under way, counted from 0 (as "epoch" and "best_epoch" in metrics.json)
         self.kl_weight_now = 1.0
         self.curve: list[dict[str, Any]] = []
         self.protocol = ProtocolState(lr=cfg.train.lr)
@@ -196,7 +194,8 @@ class Trainer:
         return per_sentence.detach()
 
     def reset_decoder(self) -> None:
-        """Re-initialise the decoder and its optimiser (pretraining remedies)."""
+        """Re-initialise the decoder's weights and rebuild both optimisers, fresh, at the protocol's lr
+        (pretraining remedies): the encoder's optimiser state is dropped too."""
         from bench.models.init import half_scheme, initialise
 
         initialise(self.model.decoder, half_scheme(self.cfg.model.init, "decoder"))
@@ -263,7 +262,8 @@ class Trainer:
         if not self.remedy.train_step(self, batch):
             self.update(batch)
         terms = self.last_terms
-        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "kl_weight": self.kl_weight_now}
+        row: dict[str, Any] = {"step": self.step, "gradient_steps": self.gradient_steps, "epoch": self.epoch,
+                               "kl_weight": self.kl_weight_now}
         if terms is not None:
             rec, kl = float(terms.rec.detach().mean()), float(terms.kl.detach().mean())
             row.update(rec=rec, kl=kl, elbo=-(rec + kl))
@@ -321,26 +321,16 @@ class Trainer:
         comparison does too.
         """
         self.model.eval()
-        total_rec = total_kl = 0.0
-        count = 0
-        mus, logvars = [], []
-        for batch in self.valid_batches:
-            batch = batch.to(self.device)
-            terms = self.model.loss_terms(batch)
-            total_rec += float(terms.rec.float().sum())
-            total_kl += float(terms.kl.float().sum())
-            count += len(batch)
-            mus.append(terms.mu.float())
-            logvars.append(terms.logvar.float())
+        sums = elbo_sums(self.model, self.valid_batches, self.device)
         self.model.train()
-        mu, logvar = torch.cat(mus), torch.cat(logvars)
-        diagnostics = self._mi_au(mu, logvar)
-        mi_batch = mutual_info_batched(mu, logvar, self.valid_mi_batches, self._epoch_generator(),
+        diagnostics = self._mi_au(sums.mu, sums.logvar)
+        mi_batch = mutual_info_batched(sums.mu, sums.logvar, self.valid_mi_batches, self._epoch_generator(),
                                        analytic_entropy=True)
+        count = sums.sentences
         return {
-            "loss": (total_rec + total_kl) / count,
-            "rec": total_rec / count,
-            "kl": total_kl / count,
+            "loss": sums.neg_elbo / count,  # the metrics.json key (bench.evaluate.ElboSums says why)
+            "rec": sums.rec / count,
+            "kl": sums.kl / count,
             "mi": diagnostics["mi"],
             "mi_batch": mi_batch,
             "au": float(diagnostics["au"]),
@@ -366,6 +356,7 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
 
     def run_epoch(self, progress: Any = None) -> None:
+        """Epoch `epoch` (numbered from 0): its steps, its validation, then `epoch` counts it."""
         started = time.perf_counter()
         for batch in self.shuffled_train_batches():
             self.run_step(batch)

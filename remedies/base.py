@@ -140,7 +140,10 @@ class Remedy:
 
     @hook(Combine.OWNER)
     def before_training(self, trainer: TrainerView) -> None:
-        """Once, after the model and optimisers exist and before epoch 0 (pretraining)."""
+        """Once per run, after the model and optimisers exist and before epoch 0 (pretraining). Not called
+        again when the run resumes from an epoch-end checkpoint: what it did is in the checkpoint (weights,
+        optimiser state, and this remedy's `state_dict`). A run stopped before its first checkpoint starts
+        over and calls it again."""
 
     @hook(Combine.OWNER)
     def train_step(self, trainer: TrainerView, batch: Batch) -> bool:

@@ -1,10 +1,10 @@
 """The contract between the harness and its remedies holds where it is written, used, faked and described.
 
 `remedies.base` writes it: the hooks with their combination rules (`HOOKS`),
-and the trainer as hooks see it (`TrainerView`). The trainer and the test
-fake must offer it, the remedies (built-in and example plugin) must use
-nothing else, composition must follow the declared rules, and
-docs/plugins.md must say the same.
+and the trainer as hooks see it (`TrainerView`). The trainer and the plugin
+kit's stand-in (`bench.kit.ScriptedTrainer`) must offer it, the remedies
+(built-in and example plugin) must use nothing else, composition must follow
+the declared rules, and docs/plugins.md must say the same.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fakes import ScriptedTrainer
 
+from bench.kit import ScriptedTrainer
 from bench.single_run import plan_run, resolve
 from bench.train import Trainer
 from remedies import registry
@@ -58,7 +58,7 @@ def test_the_trainer_conforms():
     assert_conforms(Trainer(run.config, plan_run(run).corpus, run.remedy))
 
 
-def test_the_test_fake_conforms():
+def test_the_kits_scripted_trainer_conforms():
     assert_conforms(ScriptedTrainer([]))
 
 

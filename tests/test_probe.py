@@ -22,12 +22,15 @@ from bench.errors import ConfigError
 from bench.models import build_model
 from bench.probe import (
     PROBE,
+    Scores,
     bag_of_words,
-    bow_accuracy,
-    chance_accuracy,
-    probe_accuracy,
+    bow_scores,
+    chance_scores,
     probe_run,
+    probe_scores,
     require_sklearn,
+    scores,
+    whitened,
 )
 from bench.report import build_report
 from bench.report.tables import METRICS, load_runs, reported_metrics
@@ -70,29 +73,50 @@ def gaussians(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarra
 
 def test_separable_gaussians_are_read_perfectly():
     rng = np.random.default_rng(0)
-    assert probe_accuracy(*gaussians(rng, 400, 5.0), *gaussians(rng, 400, 5.0)) >= 0.99
+    result = probe_scores(*gaussians(rng, 400, 5.0), *gaussians(rng, 400, 5.0))
+    assert result.accuracy >= 0.99 and result.balanced >= 0.99
 
 
 def test_features_independent_of_the_label_read_at_chance():
     rng = np.random.default_rng(1)
     train_y, test_y = (rng.random(2000) < 0.3).astype(int), (rng.random(2000) < 0.3).astype(int)
-    accuracy = probe_accuracy(rng.normal(size=(2000, 4)), train_y, rng.normal(size=(2000, 4)), test_y)
-    chance = chance_accuracy(train_y, test_y)
-    assert chance == pytest.approx(0.7, abs=0.03)
-    assert accuracy == pytest.approx(chance, abs=0.02)
+    result = probe_scores(rng.normal(size=(2000, 4)), train_y, rng.normal(size=(2000, 4)), test_y)
+    chance = chance_scores(train_y, test_y)
+    assert chance.accuracy == pytest.approx(0.7, abs=0.03) and chance.balanced == 0.5
+    assert result.accuracy == pytest.approx(chance.accuracy, abs=0.02)
+    assert result.balanced == pytest.approx(0.5, abs=0.02)
 
 
-def test_faint_wobble_of_a_collapsed_encoder_reads_at_chance():
-    # Means that follow the label but vary by 1e-4 prior units: the decoder cannot hear that, nor the probe.
+def test_faint_wobble_of_a_collapsed_encoder_reads_at_chance_until_whitened():
+    # Means that follow the label but vary by 1e-4 prior units: the decoder cannot hear that, nor the probe;
+    # standardised per unit, the same means read the label (what the whitened probe is there to show).
     rng = np.random.default_rng(2)
     (train_x, train_y), (test_x, test_y) = gaussians(rng, 2000, 5.0), gaussians(rng, 2000, 5.0)
-    accuracy = probe_accuracy(1e-4 * train_x, train_y, 1e-4 * test_x, test_y)
-    assert accuracy == pytest.approx(chance_accuracy(train_y, test_y), abs=0.02)
+    raw = probe_scores(1e-4 * train_x, train_y, 1e-4 * test_x, test_y)
+    assert raw.balanced == pytest.approx(0.5, abs=0.02)
+    white_train, white_test = whitened(1e-4 * train_x, 1e-4 * test_x)
+    assert probe_scores(white_train, train_y, white_test, test_y).balanced >= 0.99
+
+
+def test_whitening_standardises_by_the_training_sentences_and_only_centres_a_constant_unit():
+    train, test = np.array([[1.0, 3.0], [3.0, 3.0]]), np.array([[5.0, 4.0]])
+    white_train, white_test = whitened(train, test)
+    np.testing.assert_allclose(white_train, [[-1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(white_test, [[3.0, 1.0]])
+
+
+def test_balanced_accuracy_puts_the_majority_guess_of_an_imbalanced_set_at_one_half():
+    truth = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]  # 60% one label
+    majority = scores(truth, [0] * 10)
+    assert (majority.accuracy, majority.balanced) == (0.6, 0.5)
+    half_of_each = scores(truth, [0, 0, 0, 1, 1, 1, 1, 1, 0, 0])  # recall 3/6 and 2/4
+    assert (half_of_each.accuracy, half_of_each.balanced) == (0.5, 0.5)
 
 
 def test_chance_is_the_majority_label_of_train_on_test():
-    assert chance_accuracy([0, 0, 1], [0, 1, 0, 0]) == 0.75
-    assert chance_accuracy([1, 1, 0], [0, 1, 0, 0]) == 0.25
+    assert chance_scores([0, 0, 1], [0, 1, 0, 0]).accuracy == 0.75
+    assert chance_scores([1, 1, 0], [0, 1, 0, 0]).accuracy == 0.25
+    assert chance_scores([1, 1, 0], [0, 1, 0, 0]).balanced == 0.5
 
 
 def test_bag_of_words_is_binary_word_presence():
@@ -108,7 +132,7 @@ def test_bag_of_words_reads_the_word_that_decides_the_label():
         sentences = [[*rng.sample(range(6, 16), 3), 4 if label else 5] for label in labels]
         return sentences, labels
 
-    assert bow_accuracy(*corpus(60), *corpus(40), vocab_size=16) == 1.0
+    assert bow_scores(*corpus(60), *corpus(40), vocab_size=16) == Scores(1.0, 1.0)
 
 
 def test_missing_scikit_learn_names_the_extra(monkeypatch):
@@ -158,13 +182,15 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"suite": suite, "data": data, "run": run, "first": first}
 
 
-def test_probe_writes_three_accuracies_with_counts(probed):
+def test_probe_writes_balanced_and_plain_accuracies_with_counts(probed):
     assert probed["first"].exit_code == 0, probed["first"].output
     assert "probed 1 of 2 labelled runs (0 already probed, 1 not finished)" in probed["first"].output
     result = json.loads((probed["run"] / PROBE).read_text())
-    for key in ("probe_accuracy", "bow_accuracy", "chance_accuracy"):
-        assert 0.0 <= result[key] <= 1.0, key
-    assert result["bow_accuracy"] == 1.0  # one word decides the label
+    for kind in ("probe", "whitened", "bow", "chance"):
+        for key in (f"{kind}_accuracy", f"{kind}_balanced_accuracy"):
+            assert 0.0 <= result[key] <= 1.0, key
+    assert result["bow_accuracy"] == result["bow_balanced_accuracy"] == 1.0  # one word decides the label
+    assert result["chance_balanced_accuracy"] == 0.5
     assert (result["n_train"], result["n_test"], result["n_classes"]) == (160, 20, 2)
     assert "LogisticRegression" in result["classifier"]
     assert not list(probed["run"].glob(".*.tmp")), "written atomically"
@@ -184,8 +210,8 @@ def test_report_shows_the_probe_column_and_figure(probed, tmp_path):
     assert (tmp_path / "report" / "probe.png").read_bytes().startswith(b"\x89PNG")
     text = (tmp_path / "report" / "report.md").read_text()
     summary = text.split("## Summary")[1].split("## Significance")[0]
-    assert "| probe acc. |" in summary
-    assert "**probe acc.**" in text and "](probe.png)" in text
+    assert "| probe bal. acc. |" in summary
+    assert "**probe bal. acc.**" in text and "](probe.png)" in text
 
 
 def test_help_says_what_it_measures_with_examples():

@@ -1,5 +1,5 @@
-"""Conformance of every registered remedy (remedies.conformance, sklearn's check_estimator idea), then
-each one's own rules.
+"""Conformance of every registered remedy (the plugin kit's checks, sklearn's check_estimator idea),
+then each one's own rules.
 
 Each check is its own test per remedy, so a plugin that breaks one rule
 shows which.
@@ -10,16 +10,14 @@ import doctest
 
 import pytest
 import torch
-from fakes import ScriptedTrainer
 
 from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.vocab import BOS, PAD, UNK
+from bench.kit import CHECKS, TINY, ScriptedTrainer, check_id
 from bench.single_run import plan_run, resolve
 from bench.train import Trainer
-from remedies import Remedy, registry
-from remedies.base import Horizon
-from remedies.conformance import CHECKS, TINY, ConformanceError, check_id, check_remedy
+from remedies import registry
 from remedies.word_dropout import drop_words
 
 
@@ -33,40 +31,6 @@ def trainer_for(spec: str, **settings: object) -> Trainer:
 @pytest.mark.parametrize("name", registry.names())
 def test_remedy_conforms(name, check):
     check(name)
-
-
-def test_check_remedy_passes_a_spec_with_parameters():
-    check_remedy("kl-annealing(epochs=3)+word-dropout(keep=0.75)")
-
-
-def test_check_remedy_names_every_broken_rule():
-    @dataclasses.dataclass
-    class Overweight(Remedy):
-        """Doubles the KL (Nobody et al. 2030)."""
-
-        paper = "Nobody et al. 2030"
-
-        def kl_weight(self, step: int, horizon: Horizon) -> float:
-            return 2.0
-
-        def kl_term(self, kl_per_dim: torch.Tensor) -> torch.Tensor:
-            return kl_per_dim  # [B, nz], not [B]
-
-    with pytest.raises(ConformanceError) as err:
-        check_remedy(Overweight, name="overweight")
-    message = str(err.value)
-    assert "fails 3 of 9" in message and "schedules_stay_in_range: kl_weight(0" in message
-    assert "kl_term_is_per_sentence: kl_term of a [6, 3] KL has shape (6, 3)" in message
-    assert "one_training_step: RuntimeError" in message  # a hook that crashes fails its check too
-    assert "overweight" not in registry.names()  # registered for the checks only
-
-
-def test_check_remedy_needs_the_name_of_an_unregistered_class():
-    class Nameless(Remedy):
-        """Does nothing (Nobody et al. 2030)."""
-
-    with pytest.raises(ValueError, match="name='my-remedy'"):
-        check_remedy(Nameless)
 
 
 class TestWordDropout:

@@ -22,17 +22,12 @@ from scipy import stats
 from bench import store
 from bench.cli import cli
 from bench.report import build_report, render, tables
-from bench.report.plots import (
-    MI_BELOW_ZERO,
-    RECEPTIVE_FIELD,
-    markers,
-    metric_bars,
-    mi_au_curves,
-    palette,
-    parameter_sweeps,
-    pick_snapshots,
-    sweep,
-)
+from bench.report.figures_bars import metric_bars
+from bench.report.figures_common import MI_BELOW_ZERO
+from bench.report.figures_curves import mi_au_curves
+from bench.report.figures_posterior import pick_snapshots
+from bench.report.figures_styles import remedy_styles
+from bench.report.figures_sweeps import RECEPTIVE_FIELD, parameter_sweeps, sweep
 from bench.single_run import resolve
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
@@ -279,8 +274,8 @@ class TestReportFolder:
     def test_every_table_and_figure_is_written(self, built):
         names = {path.name for path in built.out.iterdir()}
         assert {"report.md", "summary.csv", "significance.csv", "runs.csv", "table.tex"} <= names
-        assert {"metric_bars.png", "kl_curve.png", "mi_au_curve.png", "tradeoff.png", "receptive_field.png",
-                "word-dropout-keep.png", "posterior_mean_synthetic.png"} <= names
+        assert {"metric_bars.png", "kl_curve.png", "mi_au_curve.png", "rate_distortion.png",
+                "receptive_field.png", "word-dropout-keep.png", "posterior_mean_synthetic.png"} <= names
         for figure in built.figures:
             assert (built.out / figure).read_bytes().startswith(b"\x89PNG")
 
@@ -391,43 +386,41 @@ class TestSweeps:
 
 
 class TestMetricRanges:
-    """Bands and axes stay within what a metric can be: KL >= 0, 0 <= AU <= nz; MI below 0 is said."""
+    """Axes stay within what a metric can be: KL >= 0, 0 <= AU <= nz; an MI estimate below 0 is said."""
 
     @staticmethod
     def _curves(nz: int, au: list[list[float]], mi: list[list[float]]) -> pd.DataFrame:
         """One cell, one remedy, a run per row of `au` and `mi` (one value per step)."""
         return pd.DataFrame([
-            {"run_id": f"r{run}", "step": step, "condition": "cell", "remedy_label": "none", "model.nz": nz,
-             "au": au[run][step], "mi": mi[run][step], "kl": math.nan}
+            {"run_id": f"r{run}", "seed": run, "step": step, "condition": "cell", "remedy": "none",
+             "remedy_label": "none", "model.nz": nz, "au": au[run][step], "mi": mi[run][step], "kl": math.nan}
             for run in range(len(au)) for step in range(len(au[run]))
         ])
 
-    def test_au_bands_stop_at_0_and_nz_and_the_axis_counts_out_of_nz(self):
+    def test_au_axis_counts_out_of_nz_with_one_line_per_seed(self):
         curves = self._curves(4, au=[[0, 4, 4], [1, 4, 3], [0, 4, 4]], mi=[[0.1, 1, 2]] * 3)
-        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        figure = mi_au_curves(curves, ["none"], remedy_styles(["none"])).figure
         _, au_ax = figure.axes
-        band = au_ax.collections[0].get_paths()[0].vertices[:, 1]
-        assert band.min() >= 0 and band.max() <= 4
+        assert len(au_ax.lines) == 3 and not au_ax.collections  # a line per seed, no band
         assert au_ax.get_ylabel() == "active units (of 4)"
         assert au_ax.get_ylim() == pytest.approx((-0.16, 4.16))
         assert MI_BELOW_ZERO not in figure.get_suptitle()
 
     def test_an_mi_estimate_below_zero_is_said_in_the_title_and_not_clipped(self):
         curves = self._curves(2, au=[[0, 0]] * 3, mi=[[0.0, -0.02], [0.0, 0.01], [0.0, -0.01]])
-        figure = mi_au_curves(curves, ["none"], {"none": (0, 0, 1)}).figure
+        figure = mi_au_curves(curves, ["none"], remedy_styles(["none"])).figure
         assert MI_BELOW_ZERO in figure.get_suptitle()
-        band = figure.axes[0].collections[0].get_paths()[0].vertices[:, 1]
-        assert band.min() < 0
+        assert min(min(line.get_ydata()) for line in figure.axes[0].lines) == pytest.approx(-0.02)
 
-    def test_bars_clip_kl_intervals_at_zero_and_count_au_out_of_nz(self, runs):
+    def test_bars_draw_single_runs_without_intervals_and_count_au_out_of_nz(self, runs):
         table = tables.summary(runs)
-        assert (table.loc[table["metric"] == "kl", "ci_low"] < 0).any()  # the fixture has such a CI
         order = tables.remedy_order(runs, "none")
-        figure = metric_bars(runs, table, order, palette(order)).figure
+        figure = metric_bars(runs, table, order, remedy_styles(order)).figure
+        assert not [c for ax in figure.axes for c in ax.collections if isinstance(c, LineCollection)]
         kl_axes = [ax for ax in figure.axes if ax.get_title().startswith("KL")]
-        ends = [x for ax in kl_axes for bars in ax.collections if isinstance(bars, LineCollection)
-                for segment in bars.get_segments() for x, _ in segment]
-        assert len(ends) and np.nanmin(ends) >= 0
+        dots = sum(len(c.get_offsets()) for ax in kl_axes for c in ax.collections)
+        assert dots == (runs["status"] == "finished").sum()  # one dot per finished run
+        assert all(ax.get_xlim()[0] <= 0 for ax in kl_axes)
         au_labels = {ax.get_xlabel() for ax in figure.axes if ax.get_title().startswith("AU")}
         assert au_labels == {"active units (of 32)", "active units (of 1)"}
         assert MI_BELOW_ZERO in figure.get_suptitle()  # the fixture's collapsed runs estimate MI < 0
@@ -480,13 +473,6 @@ def test_a_run_stored_before_a_setting_existed_is_not_pooled_with_runs_that_chan
     runs = tables.load_runs(suite)
     assert runs.groupby("condition")["run_id"].count().to_dict() == {
         "ptb-small": 2, "ptb-small (train.batching=padded)": 2}
-
-
-def test_twelve_remedies_keep_distinct_markers_where_colours_crowd():
-    labels = [f"remedy-{index}" for index in range(12)]
-    assert len(set(markers(labels).values())) == 12
-    assert markers(["none", "aggressive"]) == {"none": "o", "aggressive": "s"}  # by place in the order
-    assert len(set(palette(labels).values())) == 12
 
 
 def test_snapshots_picked_from_early_epoch_zero_to_the_end():

@@ -1,10 +1,8 @@
 """Interrupted work resumes: same metrics as an uninterrupted run, and nothing redone or lost."""
 
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -43,38 +41,57 @@ def test_a_run_interrupted_at_an_epoch_end_resumes_to_the_same_metrics(write_sui
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 
 
+# `run`, killed (SIGKILL: no cleanup, as the OOM killer) when its cell number argv[1] (counted from 1)
+# reaches epoch argv[2], after the checkpoint of the epoch before: a known point, whatever the speed.
+KILLED_RUN = """
+import os, signal, sys
+from bench.cli import main
+from bench.train import Trainer
+
+victim, epoch = int(sys.argv[1]), int(sys.argv[2])
+sys.argv[1:3] = []
+trainers, init, run_epoch = [], Trainer.__init__, Trainer.run_epoch
+
+def counted(self, *args, **kwargs):
+    trainers.append(self)
+    init(self, *args, **kwargs)
+
+def dying(self, progress=None):
+    if len(trainers) == victim and self.epoch == epoch:
+        os.kill(os.getpid(), signal.SIGKILL)
+    run_epoch(self, progress)
+
+Trainer.__init__, Trainer.run_epoch = counted, dying
+main()
+"""
+
+
 def test_a_suite_killed_mid_way_finishes_every_cell_exactly_once(write_suite, tmp_path):
-    path = write_suite('remedies = ["none", "beta(beta=0.5)"]\nseeds = [0, 1, 2]',
-                       tables="[[extra]]\ntrain.epochs = 4")  # long cells: checkpoints to resume from
+    path = write_suite('remedies = ["none", "beta(beta=0.5)"]\nseeds = [0, 1]',
+                       tables="[[extra]]\ntrain.epochs = 3")
     suite = load_suite(path)
     folders = [store.run_dir(tmp_path, "tiny", cell.run_id) for cell in suite.cells]
-    command = [sys.executable, "-m", "bench.cli", "run", str(path), "--out", str(tmp_path),
-               "--backend", "sequential", "--quiet"]
+    arguments = ["run", str(path), "--out", str(tmp_path), "--backend", "sequential", "--quiet"]
 
     def finished():
         return [f for f in folders if store.run_status(f) == "finished"]
 
-    killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while killed.poll() is None and time.monotonic() < deadline:
-        between_epochs = any((f / CHECKPOINT).exists() for f in folders)
-        done = len(finished())
-        if done and (between_epochs or done >= len(folders) // 2):
-            break  # mid-way, best with one cell between two epochs
-        time.sleep(0.005)
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL, "the suite ended before it could be killed"
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, "3", "2", *arguments], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     finished_before = finished()
-    assert 0 < len(finished_before) < len(folders)
+    assert len(finished_before) == 2
+    (cut,) = [f for f in folders if (f / CHECKPOINT).exists()]
+    assert store.run_status(cut) is None and store.load_torch(cut / CHECKPOINT)["epoch"] == 2
     before = {f: ((f / store.METRICS).stat().st_mtime_ns, (f / store.METRICS).read_bytes())
               for f in finished_before}
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run([sys.executable, "-m", "bench.cli", *arguments], capture_output=True, text=True,
+                           timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    done = len(finished_before)
-    assert f"{len(folders)} finished ({len(folders) - done} now, {done} already done)" in rerun.stdout
+    assert f"{len(folders)} finished ({len(folders) - 2} now, 2 already done)" in rerun.stdout
     assert all(store.run_status(f) == "finished" for f in folders), "no cell lost"
+    assert store.read_json(cut / store.METRICS)["resumed_from_epoch"] == 2
     assert sorted((tmp_path / "tiny" / "runs").iterdir()) == sorted(folders), "no stray run folder"
     for folder, (mtime, content) in before.items():  # never redone
         assert (folder / store.METRICS).stat().st_mtime_ns == mtime

@@ -1,5 +1,6 @@
 """The trainer: one-half updates by the authors' rule, precision and device options, failure recording."""
 
+import collections
 import copy
 import itertools
 import json
@@ -96,11 +97,37 @@ def test_a_diverging_run_is_recorded_failed_with_its_reason(tmp_path):
     assert stored["status"] == "failed"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_run_keeps_everything_on_the_gpu(tmp_path):
-    run = resolve("synthetic", "none", 0, {**TINY, "train.device": "cuda"})
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_a_run_keeps_every_model_call_on_its_device(device, tmp_path, monkeypatch):
+    """Training steps, validation and the final metrics call the model with its weights, the batch, z and
+    the decoder inputs all on train.device. The cpu case shows that the spies see those calls."""
+    from bench.models.vae import SentenceVAE
+
+    calls = collections.Counter()
+    encode, log_likelihood = SentenceVAE.encode, SentenceVAE.log_likelihood
+
+    def on_device(model, call, *tensors):
+        devices = {t.device.type for t in (*tensors, *model.parameters()) if t is not None}
+        assert devices == {device}, f"{call} on {devices}"
+        calls[call, "training" if model.training else "evaluation"] += 1
+
+    def spied_encode(self, batch):
+        on_device(self, "encode", batch.tokens, batch.lengths)
+        return encode(self, batch)
+
+    def spied_log_likelihood(self, batch, z, inputs=None):
+        on_device(self, "log_likelihood", batch.tokens, z, inputs)
+        return log_likelihood(self, batch, z, inputs)
+
+    monkeypatch.setattr(SentenceVAE, "encode", spied_encode)
+    monkeypatch.setattr(SentenceVAE, "log_likelihood", spied_log_likelihood)
+    run = resolve("synthetic", "word-dropout", 0, {**TINY, "train.device": device})  # decoder inputs too
     metrics = execute(plan_run(run), tmp_path, "t")
-    assert metrics["status"] == "finished" and metrics["device"] == "cuda"
+    assert metrics["status"] == "finished", metrics.get("reason")  # a failed check fails the run
+    assert metrics["device"] == device
+    assert set(calls) == {(call, mode) for call in ("encode", "log_likelihood")
+                          for mode in ("training", "evaluation")}
 
 
 def test_cuda_without_a_gpu_is_a_config_error():

@@ -105,20 +105,22 @@ def _echo_dry_run(suite: Suite, cells: tuple[Cell, ...], out: Path, retry_failed
     scheduler estimates it (model passes: it orders cells, and knows no remedy's extra work), then
     what `run` would do with them."""
     from bench import store
-    from bench.inventory import FAILED, FINISHED, RESUMABLE, run_state
+    from bench.inventory import run_state
     from bench.markdown import markdown_table
+    from bench.run_states import Action, next_action
     from bench.scheduler import estimated_cost
 
     states = [run_state(store.run_dir(out, suite.name, cell.run_id)) for cell in cells]
+    actions = [next_action(state, retry_failed) for state in states]
     costs = [estimated_cost(cell) for cell in cells]
     total = sum(estimated_cost(cell) for cell in suite.cells) or 1.0
-    rows = [[cell.config.dataset, str(cell.config.seed), cell.run_id, state, f"{100 * cost / total:.1f}%",
-             cell.config.remedy] for cell, state, cost in zip(cells, states, costs, strict=True)]
+    rows = [[cell.config.dataset, str(cell.config.seed), cell.run_id, state.value,
+             f"{100 * cost / total:.1f}%", cell.config.remedy]
+            for cell, state, cost in zip(cells, states, costs, strict=True)]
     click.echo(markdown_table(["dataset", "seed", "run id", "state", "work", "remedy"], rows,
                               [False, True, False, False, True, False], aligned=True))
-    skipped = {FINISHED} if retry_failed else {FINISHED, FAILED}
-    runs = [cost for state, cost in zip(states, costs, strict=True) if state not in skipped]
-    counts = ", ".join(f"{states.count(state)} {state}" for state in dict.fromkeys(states))
+    runs = [cost for action, cost in zip(actions, costs, strict=True) if action is not Action.SKIP]
+    counts = ", ".join(f"{states.count(state)} {state.value}" for state in dict.fromkeys(states))
     click.echo(f"{suite.name}: {len(cells)} of {len(suite.cells)} cells ({counts}); `run` would train "
-               f"{len(runs)} ({states.count(RESUMABLE)} from a checkpoint), "
+               f"{len(runs)} ({actions.count(Action.RESUME)} from a checkpoint), "
                f"{100 * sum(runs) / total:.0f}% of the suite's estimated work. Nothing was written.")

@@ -9,9 +9,21 @@ from pathlib import Path
 import click
 
 from bench.commands import only_option
+from bench.run_states import states_help
+
+_HELP = f"""Run ids in STORE with dataset, remedy, seed, state and test NLL, KL, MI, AU.
+
+STORE is a suite folder (results/demo) or a results folder holding several.
+A failed run's reason and what is damaged in a damaged run are printed below
+the table. Reads only; writes nothing. The states, what each means, and what
+`collapse-bench run` does with it:
+
+\b
+{states_help()}
+"""
 
 
-@click.command("runs", epilog="""\b
+@click.command("runs", help=_HELP, epilog="""\b
 Examples:
   collapse-bench list runs results/demo
   collapse-bench list runs results --only remedy=aggressive --only seed=0
@@ -20,14 +32,7 @@ Examples:
 @only_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_runs(store_dir: Path, only: tuple[str, ...], as_json: bool) -> None:
-    """Run ids in STORE with dataset, remedy, seed, state and test NLL, KL, MI, AU.
-
-    STORE is a suite folder (results/demo) or a results folder holding
-    several. States: finished, failed (its reason is printed below the table),
-    damaged (a file does not read whole; `run` trains it again), resumable
-    (an epoch checkpoint is there), unfinished, running (another process
-    holds it). Reads only; writes nothing.
-    """
+    """`_HELP` says what it shows: the states' lines come from `bench.run_states`."""
     from bench.inventory import stored_runs
     from bench.markdown import markdown_table
     from bench.selection import parse_only
@@ -41,7 +46,7 @@ def list_runs(store_dir: Path, only: tuple[str, ...], as_json: bool) -> None:
     headers = [*(["suite"] if several else []), "run id", "dataset", "seed", "state", "NLL", "KL", "MI", "AU",
                "remedy"]
     rows = [[*([run.suite] if several else []), run.run_id, run.dataset or "?",
-             "?" if run.seed is None else str(run.seed), run.state,
+             "?" if run.seed is None else str(run.seed), run.state.value,
              _number(run.test.get("nll"), 2), _number(run.test.get("kl"), 3), _number(run.test.get("mi"), 3),
              _number(run.test.get("au"), 0), run.remedy or "?"] for run in runs]
     right = [False] * len(headers)
@@ -50,7 +55,7 @@ def list_runs(store_dir: Path, only: tuple[str, ...], as_json: bool) -> None:
     click.echo(markdown_table(headers, rows, right, aligned=True))
     for run in runs:
         if run.note:
-            click.echo(f"{run.state} {run.run_id}: {run.note}")
+            click.echo(f"{run.state.value} {run.run_id}: {run.note}")
 
 
 def _number(value: float | None, digits: int) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import DataConfig
 from bench.data.cache import extract_member, fetch, forget, resolve_cache_dir
 from bench.data.corpus import (
     SPLITS,
@@ -33,6 +32,7 @@ from bench.data.spec import PTB_SIZES, SNLI_SIZES, SYNTHETIC_SIZES, YAHOO_SIZES,
 from bench.data.synthetic import generate
 from bench.data.vocab import SPECIALS, Vocab
 from bench.errors import ConfigError
+from bench.settings import DataConfig
 
 DATA_ENV = "COLLAPSE_BENCH_DATA"
 

@@ -25,7 +25,7 @@ from bench.errors import ConfigError
 from bench.store import file_sha256
 
 if TYPE_CHECKING:
-    from bench.config import DataConfig
+    from bench.settings import DataConfig
 
 SPLITS = ("train", "valid", "test")
 # What a corpus of your own may call each split (a file name, a Hugging Face split), first choice first.

@@ -19,13 +19,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from bench.config import DataConfig
 from bench.data.builtin import BUILTIN, DATA_ENV
 from bench.data.corpus import Corpus
 from bench.data.hf import hf_corpus
 from bench.data.spec import DatasetSpec, Sizes
 from bench.data.user import user_corpus
 from bench.errors import ConfigError, closest
+from bench.settings import DataConfig
 
 ENTRY_POINT_GROUP = "collapse_bench.datasets"
 

@@ -22,10 +22,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from bench.config import DataConfig
 from bench.data.corpus import SPLIT_NAMES, Text, check_unchanged, text_loader
 from bench.data.spec import USER_CORPUS_SIZES, DatasetSpec
 from bench.errors import ConfigError
+from bench.settings import DataConfig
 
 PREFIX = "hf:"
 

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bench.config import DataConfig
     from bench.data.corpus import Loader
+    from bench.settings import DataConfig
 
 
 @dataclass(frozen=True)

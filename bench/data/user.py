@@ -25,11 +25,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.config import DataConfig
 from bench.data.corpus import SPLIT_NAMES, SPLITS, Text, check_unchanged, read_text, text_loader
 from bench.data.readers import has_labels
 from bench.data.spec import USER_CORPUS_SIZES, DatasetSpec
 from bench.errors import ConfigError
+from bench.settings import DataConfig
 from bench.store import file_sha256
 
 

@@ -26,7 +26,7 @@ from bench.errors import ConfigError, closest
 from bench.markdown import markdown_table, number, p_value, signed
 from bench.report.render import run_counts
 from bench.report.stats import NOT_TESTABLE, holm, paired_t
-from bench.report.tables import FAILED, FINISHED, METRIC, Metric, load_runs
+from bench.report.tables import FAILED, FINISHED, METRIC, Metric, load_runs, short_labels
 
 CELL = ["dataset", "condition", "remedy_label"]
 PAIR = [*CELL, "seed"]
@@ -95,10 +95,15 @@ def chosen_metrics(names: list[str]) -> dict[str, Metric]:
 
 def read_store(folder: Path, side: str, damaged: list[str]) -> pd.DataFrame:
     """The runs frame of one side; a missing folder is named as such, not as an empty store. A run
-    with a file that does not read whole is left out with a line in `damaged` naming it."""
+    with a file that does not read whole is left out with a line in `damaged` naming it.
+
+    Labels leave out the parameters that decide a remedy unless they tell two of its specs apart in
+    this store: a remedy whose parameter moved between A and B still pairs with itself.
+    """
     if not folder.is_dir():
         raise ConfigError(f"store {side} {folder} is not a folder: give a suite folder such as results/demo")
-    return load_runs(folder, damaged, into=f"the comparison (store {side})")
+    runs = load_runs(folder, damaged, into=f"the comparison (store {side})")
+    return runs.assign(remedy_label=runs["remedy"].map(short_labels(runs["remedy"].unique(), deciding=False)))
 
 
 def pair_runs(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:

@@ -156,12 +156,15 @@ def _how_to_read(baseline: str, probed: bool) -> str:
 
 
 _PROBE_NOTE = """
-- **probe acc.** (`collapse-bench probe`, labelled datasets only): test accuracy of a logistic regression
-  that predicts each sentence's label (sentiment) from its posterior mean E_q[z|x], trained on the run's
-  training sentences. It says what z knows, where KL, MI and AU say how much. Read it against the same
-  classifier on bag-of-words features and the majority class (figure `probe.png`; columns `probe_bow_acc`
-  and `probe_chance_acc` in runs.csv). The means enter in the prior's units, so a collapsed z sits at
-  chance. Not in the significance tests."""
+- **probe bal. acc.** (`collapse-bench probe`, labelled datasets only): test balanced accuracy (the mean
+  of the per-label recalls, so chance is 1 / number of labels whatever the majority share) of a logistic
+  regression that predicts each sentence's label (sentiment) from its posterior mean E_q[z|x], trained on
+  the run's training sentences. It says what z knows, where KL, MI and AU say how much. Read it against
+  the same classifier on bag-of-words features and chance (figure `probe.png`; columns
+  `probe_bow_bal_acc` and `probe_chance_bal_acc` in runs.csv; plain accuracies in `probe_acc`,
+  `probe_bow_acc`, `probe_chance_acc`). `probe_white_bal_acc` is the same probe on whitened means (each
+  unit standardised over the training sentences), which a collapsed z's tiny but consistent variation
+  can still pass. Not in the significance tests."""
 
 
 def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, tests: pd.DataFrame,

@@ -74,7 +74,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("au", "AU (active units)", "units", None, 2, zero_based=True),
 )
 # The sentiment probe's accuracy (`collapse-bench probe`): summarised only in stores that have one.
-PROBE_METRIC = Metric("probe_acc", "probe acc.", "", None, 3, zero_based=True, tested=False)
+PROBE_METRIC = Metric("probe_bal_acc", "probe bal. acc.", "", None, 3, zero_based=True, tested=False)
 METRIC = {metric.key: metric for metric in (*METRICS, PROBE_METRIC)}
 
 # metrics.json "test" keys -> runs-frame columns; the names keep the IW NLL and the ELBO apart.
@@ -87,6 +87,9 @@ _TEST_COLUMNS = {
 _PROBE_COLUMNS = {
     "probe_accuracy": "probe_acc", "bow_accuracy": "probe_bow_acc", "chance_accuracy": "probe_chance_acc",
     "n_train": "probe_n_train", "n_test": "probe_n_test",
+    "probe_balanced_accuracy": "probe_bal_acc", "whitened_balanced_accuracy": "probe_white_bal_acc",
+    "bow_balanced_accuracy": "probe_bow_bal_acc", "chance_balanced_accuracy": "probe_chance_bal_acc",
+    "whitened_accuracy": "probe_white_acc",
 }
 _CONFIG_KEYS_NOT_SETTINGS = {"data.name"}  # the dataset itself
 PARAM = "param."  # column prefix of a one-part remedy's parameters: param.<remedy>.<key>
@@ -277,9 +280,16 @@ def _remedy_settings(runs: pd.DataFrame) -> pd.Series:
                       for keys, guess in zip(recorded, inferred, strict=True)], index=runs.index)
 
 
-def short_labels(specs: Iterable[str]) -> dict[str, str]:
-    """Label per canonical remedy spec: names only, plus the parameters that tell apart two specs
-    with the same names (`word-dropout(keep=0.5)` vs `word-dropout(keep=0.75)`)."""
+# The parameters that decide what a built-in remedy does: kept in its label even when the store holds one
+# spec of it, so no table or legend reads "beta" for beta = 0.4.
+DECIDING_PARAMETERS = {"beta": ("beta",), "free-bits": ("lam",), "bn-vae": ("gamma",),
+                       "cyclical": ("cycles",), "word-dropout": ("keep",), "dilated-cnn": ("size",)}
+
+
+def short_labels(specs: Iterable[str], *, deciding: bool = True) -> dict[str, str]:
+    """Label per canonical remedy spec: names, the parameters that decide a built-in remedy
+    (`DECIDING_PARAMETERS`, unless `deciding` is off), and those that tell apart two specs with the
+    same names (`kl-annealing(epochs=3.0)` vs `kl-annealing(epochs=5.0)`)."""
     parsed = {spec: spec_parts(spec) for spec in dict.fromkeys(specs)}
     by_names: dict[tuple[str, ...], list[str]] = {}
     for spec, parts in parsed.items():
@@ -293,6 +303,7 @@ def short_labels(specs: Iterable[str]) -> dict[str, str]:
                 differing = [
                     key for key in params
                     if len({parsed[other][index].params.get(key) for other in group}) > 1
+                    or (deciding and key in DECIDING_PARAMETERS.get(name, ()))
                 ]
                 inner = ",".join(f"{key}={params[key]}" for key in differing)
                 pieces.append(f"{name}({inner})" if inner else name)

@@ -1,4 +1,4 @@
-"""The plugin's own tests: collapse-bench's conformance checks, then the formula it changes.
+"""The plugin's own tests: collapse-bench's plugin kit (`bench.kit`), then the formula it changes.
 
 They run before `pip install` as well: the class is registered for the
 checks by name, as the entry point would register it.
@@ -9,8 +9,8 @@ import torch
 from collapse_bench_example_plugin import KLThreshold
 
 from bench.errors import ConfigError
+from bench.kit import check_remedy
 from remedies import registry
-from remedies.conformance import check_remedy
 
 
 def test_obeys_the_remedy_contract():

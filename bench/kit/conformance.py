@@ -1,6 +1,6 @@
 """The remedy contract as checks a plugin's own tests call, as scikit-learn's `check_estimator`.
 
-    from remedies.conformance import check_remedy
+    from bench.kit import check_remedy
 
     def test_conforms():
         check_remedy(KLThreshold, name="kl-threshold")   # or check_remedy("kl-threshold") once installed
@@ -8,8 +8,11 @@
 `check_remedy` runs every check and raises `ConformanceError` naming each one
 that fails. Each check is also a function of a remedy spec in `CHECKS`, for
 one test per check (`pytest.mark.parametrize("check", CHECKS, ids=check_id)`);
-collapse-bench's own tests run them on every registered remedy. A check
-trains one step on a tiny synthetic corpus (`TINY`), a second or two on a CPU.
+collapse-bench's own tests run them on every registered remedy. The checks
+that need a trainer build the real one on a tiny synthetic corpus (`TINY`)
+and drive the remedy as a run's first epoch does, a second or two on a CPU:
+a hook that would crash when the epoch ends, or state that a resume would
+lose, fails here.
 """
 
 from __future__ import annotations
@@ -122,19 +125,9 @@ def check_cites_a_paper(spec: str) -> None:
                  f"{cls.__name__}: the docstring's first line should cite the paper (Author et al. YEAR)")
 
 
-def check_state_round_trips(spec: str) -> None:
-    """`load_state_dict(state_dict())` restores the run-time state, so a resumed run carries on."""
-    remedy = registry.parse(spec)
-    state = remedy.state_dict()
-    fresh = registry.parse(spec)
-    fresh.load_state_dict(copy.deepcopy(state))
-    _require(fresh.state_dict() == state, "state_dict after load_state_dict differs from the one loaded")
-
-
 def check_one_training_step(spec: str) -> None:
     """One training step on tiny synthetic data changes the weights and logs finite numbers."""
-    run = resolve("synthetic", spec, 0, TINY)
-    trainer = Trainer(run.config, plan_run(run).corpus, run.remedy)
+    trainer = _tiny_trainer(spec)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.remedy.before_training(trainer)
     trainer.run_step(trainer.train_batches[0])
@@ -146,10 +139,48 @@ def check_one_training_step(spec: str) -> None:
              "a training step left every weight unchanged")
 
 
+def check_epoch_end_takes_the_validation_metrics(spec: str) -> None:
+    """An epoch ends as the trainer ends it: `on_epoch_end` gets the metrics its validation computes
+    and no others, so a hook that reads a key validation does not give fails here, not after a run's
+    first epoch."""
+    _tiny_trainer(spec).end_of_epoch()
+
+
+def check_state_round_trips(spec: str) -> None:
+    """The state a run leaves in the remedy (a step and an epoch's end) comes back whole in a fresh
+    instance through `state_dict` and `load_state_dict`, as a resumed run restores it."""
+    remedy = _driven(spec).remedy
+    state = copy.deepcopy(remedy.state_dict())
+    fresh = registry.parse(spec)
+    fresh.load_state_dict(copy.deepcopy(state))
+    _require(fresh.state_dict() == state,
+             f"after load_state_dict({state}) a fresh instance's state_dict is {fresh.state_dict()}")
+    _require(fresh.parts() == remedy.parts(),
+             f"after a step and an epoch's end the remedy is {remedy.parts()}, but a fresh instance given "
+             f"its state_dict is {fresh.parts()}: state_dict leaves out run-time state")
+
+
+def _tiny_trainer(spec: str) -> Trainer:
+    """The trainer a run of `spec` on the tiny corpus builds."""
+    run = resolve("synthetic", spec, 0, TINY)
+    return Trainer(run.config, plan_run(run).corpus, run.remedy)
+
+
+def _driven(spec: str) -> Trainer:
+    """A tiny trainer whose remedy saw what a run's first epoch shows it: pretraining, a step, the
+    epoch's end."""
+    trainer = _tiny_trainer(spec)
+    trainer.remedy.before_training(trainer)
+    trainer.run_step(trainer.train_batches[0])
+    trainer.end_of_epoch()
+    return trainer
+
+
 CHECKS: tuple[Check, ...] = (
     check_builds_with_defaults, check_spec_round_trips, check_configure_leaves_the_remedy_as_it_was,
     check_schedules_stay_in_range, check_decoder_inputs_keep_shape_and_targets,
-    check_kl_term_is_per_sentence, check_cites_a_paper, check_state_round_trips, check_one_training_step,
+    check_kl_term_is_per_sentence, check_cites_a_paper, check_one_training_step,
+    check_epoch_end_takes_the_validation_metrics, check_state_round_trips,
 )
 
 

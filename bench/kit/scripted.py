@@ -11,7 +11,12 @@ from remedies.base import Horizon
 
 
 class ScriptedTrainer:
-    """Records a remedy's update calls; the per-word loss of each encoder-only step follows a script."""
+    """Records a remedy's update calls; the per-word loss of each encoder-only step follows a script.
+
+    Hand it to a hook that takes the trainer (`train_step`, `before_training`,
+    `on_epoch_end`) and read back what the hook asked of it: `calls` holds
+    (encoder, decoder) per `update`, `resets` counts `reset_decoder`.
+    """
 
     def __init__(self, losses: list[float], step: int = 0, epoch: int = 0) -> None:
         self.losses = iter(losses)
