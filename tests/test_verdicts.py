@@ -110,6 +110,15 @@ def _cells(remedy: str, seeds: int, escaping: int, **options) -> list[dict]:
     return [_run(remedy, seed, seed < escaping, **options) for seed in range(seeds)]
 
 
+def _suite_record(folder, runs: pd.DataFrame, unstarted: list[tuple[str, str, int]]) -> None:
+    """suite.json planning every run of `runs` and the `unstarted` (remedy, run id, seed) cells."""
+    cells = [{"dataset": "d", "remedy": r["remedy"], "label": "SGD", "run_id": r["run_id"], "seed": r["seed"]}
+             for r in runs.to_dict("records")]
+    cells += [{"dataset": "d", "remedy": remedy, "label": "SGD", "run_id": run_id, "seed": seed}
+              for remedy, run_id, seed in unstarted]
+    (folder / "suite.json").write_text(pd.Series({"cells": cells}).to_json())
+
+
 def _verdict(table: pd.DataFrame, finding: str) -> pd.Series:
     return table.set_index("finding").loc[finding]
 
@@ -158,10 +167,7 @@ class TestVerdicts:
 
     def test_fewer_runs_than_planned_is_incomplete_whatever_they_show(self, tmp_path):
         runs = _frame(_cells("none", 10, 0), _cells("aggressive(check_every=15)", 9, 9))
-        cells = [{"dataset": "d", "remedy": r["remedy"], "label": "SGD", "run_id": r["run_id"],
-                  "seed": r["seed"]} for r in runs.to_dict("records")]
-        cells.append({**cells[-1], "run_id": "not-started", "seed": 9})
-        (tmp_path / "suite.json").write_text(pd.Series({"cells": cells}).to_json())
+        _suite_record(tmp_path, runs, [("aggressive(check_every=15)", "not-started", 9)])
         row = _verdict(verdicts(runs, tmp_path), "aggressive-escapes")
         assert row["verdict"] == INCOMPLETE and row["n_planned"] == 10 and row["n_seeds"] == 9
 
@@ -182,3 +188,11 @@ class TestVerdicts:
         assert board.loc["bn-vae", "escaped"] == 2 and board.loc["bn-vae", "n_seeds"] == 3
         assert board.loc["bn-vae", "au_low"] >= 0 and board.loc["bn-vae", "au_high"] <= 2
         assert board.loc["none", "verdict"] == "vae-collapses: reproduced"
+
+    def test_a_planned_remedy_with_no_run_yet_is_listed_as_incomplete(self, tmp_path):
+        runs = _frame(_cells("none", 3, 0), _cells(AE, 3, 0))
+        unstarted = [("aggressive(check_every=15)", f"a{seed}", seed) for seed in range(10)]
+        _suite_record(tmp_path, runs, unstarted)
+        row = _verdict(verdicts(runs, tmp_path), "aggressive-escapes")
+        assert row["verdict"] == INCOMPLETE and row["row_group"] == "d: SGD"
+        assert (row["n_seeds"], row["n_planned"]) == (0, 10)

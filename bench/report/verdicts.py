@@ -42,7 +42,7 @@ from bench import store
 from bench.report.escape import control_encodes, escape_flags
 from bench.report.specs import spec_parts
 from bench.report.stats import bootstrap_interval, fisher_greater, holm, mean_ci, welch_interval, wilson
-from bench.report.tables import FAILED, FINISHED, spec_matches
+from bench.report.tables import FAILED, FINISHED, short_labels, spec_matches
 
 ESCAPE_HIGH = 0.8  # share of runs that escape for "escapes" to hold
 ESCAPE_LOW = 0.2  # at or below it, "does not escape"
@@ -183,11 +183,15 @@ class ControlState:
     text: str
 
 
-def autoencoder_state(runs: pd.DataFrame, condition: str,
-                      planned: dict[tuple[str, str, str | None], int]) -> ControlState:
+def autoencoder_state(runs: pd.DataFrame, condition: str, planned: dict[tuple[str, str, str | None], int],
+                      absent: list[Absent]) -> ControlState:
     group = runs[runs["condition"] == condition]
     specs = matching(group, AUTOENCODER)
     if not specs:
+        waiting = [cell for cell in absent if cell.condition == condition and cell.matches(AUTOENCODER)]
+        if waiting:
+            return ControlState(INCOMPLETE,
+                                f"autoencoder control: 0 of {waiting[0].planned} planned seeds ran")
         return ControlState(None, "no autoencoder control (KL weight 0) in this row group")
     cell = _cell(group[group["remedy"].isin(specs)], planned)
     encodes = [control_encodes(row) for _, row in cell.ran.iterrows()]
@@ -198,14 +202,40 @@ def autoencoder_state(runs: pd.DataFrame, condition: str,
     return ControlState(PASSES if cell.n and k / cell.n >= ESCAPE_HIGH else FAILS, text)
 
 
+@dataclass(frozen=True)
+class Absent:
+    """A remedy the suite planned in a row group of which no run has started yet."""
+
+    dataset: str
+    condition: str
+    remedy: str
+    planned: int
+
+    def matches(self, pattern: str) -> bool:
+        return spec_matches(spec_parts(pattern), spec_parts(self.remedy))
+
+
+def absent_cells(runs: pd.DataFrame, planned: dict[tuple[str, str, str | None], int]) -> list[Absent]:
+    """Planned (dataset, remedy, label) cells with no run in the store, placed in the row group their
+    label titles (or a title made as the report makes it when the label has no run yet)."""
+    started = {(r.dataset, r.remedy, r.row_group if isinstance(r.row_group, str) else None)
+               for r in runs.itertuples()}
+    titles = {(r.dataset, r.row_group): r.condition for r in runs.itertuples()
+              if isinstance(r.row_group, str)}
+    return [Absent(dataset, titles.get((dataset, label), f"{dataset}: {label}" if label else dataset), remedy,
+                   count)
+            for (dataset, remedy, label), count in planned.items() if (dataset, remedy, label) not in started]
+
+
 def verdicts(runs: pd.DataFrame, store_dir: Path | None = None) -> pd.DataFrame:
     """One row per finding and matching remedy in each row group, plus one per autoencoder control."""
     if "escaped" not in runs:
         runs = with_escapes(runs)
     planned = planned_cells(store_dir)
-    controls, pending = [], []
+    absent = absent_cells(runs, planned)
+    controls, pending, waiting = [], [], []
     for condition, group in runs.groupby("condition", sort=True):
-        state = autoencoder_state(runs, condition, planned)
+        state = autoencoder_state(runs, condition, planned, absent)
         if state.state is not None:
             controls.append(_control_row(group, condition, state, planned))
         for finding in FINDINGS:
@@ -215,9 +245,17 @@ def verdicts(runs: pd.DataFrame, store_dir: Path | None = None) -> pd.DataFrame:
                 own = control.empty or set(control["run_id"]) == set(cell.runs["run_id"])  # `none` itself
                 pending.append(Decision(finding, cell, None if own else _cell(control, planned), state,
                                         condition))
+    for cell in absent:
+        label = short_labels([cell.remedy])[cell.remedy]
+        waiting += [{"dataset": cell.dataset, "row_group": cell.condition, "finding": finding.key,
+                     "paper": finding.paper, "claim": finding.claim, "remedy": cell.remedy,
+                     "remedy_label": label,
+                     "n_planned": cell.planned, "n_seeds": 0, "escaped": 0, "verdict": INCOMPLETE,
+                     "reason": f"0 of {cell.planned} planned seeds ran"}
+                    for finding in FINDINGS if cell.matches(finding.remedy)]
     adjusted = holm([decision.p_fisher for decision in pending])  # Holm over every escape test of the store
     rows = [decision.row(p_holm) for decision, p_holm in zip(pending, adjusted, strict=True)]
-    return pd.DataFrame([*controls, *rows], columns=VERDICT_COLUMNS)
+    return pd.DataFrame([*controls, *rows, *waiting], columns=VERDICT_COLUMNS)
 
 
 def _control_row(group: pd.DataFrame, condition: str, state: ControlState,
