@@ -5,8 +5,11 @@ pattern is matched against the remedy's name with its parameters left out
 (`kl-annealing+word-dropout`) and against its canonical spec with them
 (`kl-annealing(epochs=10.0,...)`), so `remedy=kl-annealing` finds every
 kl-annealing cell whatever its parameters, and `remedy='beta(beta=0.2)'` one
-setting. Filters on one key are alternatives (`--only seed=0 --only seed=1`);
-filters on different keys must all hold.
+setting. A pattern without wildcards that reads as a spec also matches by
+value, as the suite file spells it: `beta(beta=0)` finds `beta(beta=0.0)`, and
+`kl-annealing(epochs=5)` every kl-annealing cell with 5 warm-up epochs.
+Filters on one key are alternatives (`--only seed=0 --only seed=1`); filters
+on different keys must all hold.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from fnmatch import fnmatchcase
 from typing import TypeVar
 
 from bench.errors import ConfigError, closest
+from bench.syntax import parse_spec, spec_matches
 
 KEYS = ("dataset", "remedy", "seed")
 _SEED_PATTERN = re.compile(r"^[0-9*?\[\]!-]+$")
@@ -47,7 +51,8 @@ class Selection:
     def matches(self, dataset: str, remedy: str, seed: int) -> bool:
         values = {"dataset": (dataset,), "remedy": (remedy, remedy_names(remedy)), "seed": (str(seed),)}
         return all(
-            any(fnmatchcase(value, pattern) for value in values[key] for pattern in group)
+            any(fnmatchcase(value, pattern) or (key == "remedy" and _same_spec(pattern, remedy))
+                for value in values[key] for pattern in group)
             for key, group in self.patterns.items()
         )
 
@@ -63,6 +68,16 @@ class Selection:
                 f"{_listed(str(seed) for _, _, seed in found)}"
             )
         return chosen
+
+
+def _same_spec(pattern: str, remedy: str) -> bool:
+    """Whether a wildcard-free `pattern` names `remedy` by value (`beta(beta=0)` and `beta(beta=0.0)`)."""
+    if any(char in pattern for char in "*?[") or "(" not in pattern:
+        return False
+    try:
+        return spec_matches(parse_spec(pattern), parse_spec(remedy))
+    except ConfigError:
+        return False
 
 
 def _listed(values: Iterable[str]) -> str:

@@ -129,3 +129,22 @@ def _boolean(value: Any) -> bool:
     if text not in TRUE + FALSE:
         raise ValueError(value)
     return text in TRUE
+
+
+def spec_matches(wanted: list[SpecPart], stored: list[SpecPart]) -> bool:
+    """Same remedies, in canonical (name) order, and every parameter `wanted` gives has the stored value."""
+    if sorted(part.name for part in wanted) != [part.name for part in stored]:
+        return False
+    given = {part.name: part.params for part in wanted}
+    return all(key in part.params and _same(value, part.params[key])
+               for part in stored for key, value in given[part.name].items())
+
+
+def _same(given: str, stored: str) -> bool:
+    """`5` and `5.0`, `yes` and `true`: one value as the shared converter reads both."""
+    for kind in (float, bool):
+        try:
+            return convert(given, kind, "") == convert(stored, kind, "")
+        except ConfigError:
+            continue
+    return given == stored

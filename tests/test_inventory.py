@@ -116,6 +116,13 @@ class TestFilters:
         assert parse_only(["remedy=*keep=0.5)"]).matches("ptb", spec, 0)
         assert not parse_only(["remedy=kl-annealing"]).matches("ptb", spec, 0)
 
+    def test_a_spec_as_the_suite_file_spells_it_matches_by_value(self):
+        assert parse_only(["remedy=beta(beta=0)"]).matches("ptb", "beta(beta=0.0)", 0)
+        assert not parse_only(["remedy=beta(beta=0)"]).matches("ptb", "beta(beta=0.4)", 0)
+        spec = "kl-annealing(epochs=5.0,shape=linear,start=0.1)"
+        assert parse_only(["remedy=kl-annealing(epochs=5)"]).matches("ptb", spec, 0)
+        assert not parse_only(["remedy=kl-annealing(epochs=3)"]).matches("ptb", spec, 0)
+
     def test_one_key_gives_alternatives_different_keys_must_all_hold(self):
         only = parse_only(["seed=0", "seed=2", "dataset=ptb*"])
         assert [only.matches(dataset, "none", seed) for dataset, seed in

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.report.specs import spec_parts
-from bench.report.tables import spec_matches
 from bench.report.verdicts import AUTOENCODER
+from bench.syntax import spec_matches
 
 Colour = tuple[float, float, float]
 # Ordered so that close hues (orange and vermillion, the two blues) come far apart.

@@ -35,7 +35,7 @@ from bench.probe import PROBE
 from bench.report.escape import validation_size
 from bench.report.specs import inferred_settings, recorded_parts, recorded_settings, spec_parts
 from bench.report.stats import holm, mean_ci, welch
-from bench.syntax import SpecPart, convert
+from bench.syntax import spec_matches
 
 RUNS = "runs"
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"
@@ -452,25 +452,6 @@ def resolve_baseline(runs: pd.DataFrame, baseline: str) -> str | None:
         raise ConfigError(f"baseline '{baseline}' matches {len(matches)} remedies in the store: "
                           f"{', '.join(matches)}; give one of them")
     return matches[0] if matches else None
-
-
-def spec_matches(wanted: list[SpecPart], stored: list[SpecPart]) -> bool:
-    """Same remedies, in canonical (name) order, and every parameter `wanted` gives has the stored value."""
-    if sorted(part.name for part in wanted) != [part.name for part in stored]:
-        return False
-    given = {part.name: part.params for part in wanted}
-    return all(key in part.params and _same(value, part.params[key])
-               for part in stored for key, value in given[part.name].items())
-
-
-def _same(given: str, stored: str) -> bool:
-    """`5` and `5.0`, `yes` and `true`: one value as the shared converter reads both."""
-    for kind in (float, bool):
-        try:
-            return convert(given, kind, "") == convert(stored, kind, "")
-        except ConfigError:
-            continue
-    return given == stored
 
 
 def conditions_without(runs: pd.DataFrame, remedy: str | None) -> list[str]:

@@ -42,7 +42,8 @@ from bench import store
 from bench.report.escape import control_encodes, escape_flags
 from bench.report.specs import spec_parts
 from bench.report.stats import bootstrap_interval, fisher_greater, holm, mean_ci, welch_interval, wilson
-from bench.report.tables import FAILED, FINISHED, short_labels, spec_matches
+from bench.report.tables import FAILED, FINISHED, short_labels
+from bench.syntax import spec_matches
 
 ESCAPE_HIGH = 0.8  # share of runs that escape for "escapes" to hold
 ESCAPE_LOW = 0.2  # at or below it, "does not escape"
