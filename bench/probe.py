@@ -44,8 +44,8 @@ from bench.errors import ConfigError
 from bench.evaluate import encode_all, split_batches
 from bench.models import SentenceVAE
 from bench.sampling import load_run
+from bench.store import PROBE
 
-PROBE = "probe.json"
 MAX_ITER = 5000  # lbfgs iterations: far more than posterior means or binary features need
 SEED = 0
 

@@ -40,6 +40,7 @@ MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"  # the training state after the last epoch end, while a run is unfinished
 CURVE = "curve"  # per-step training curve (step, epoch, kl_weight, rec, kl, elbo, mi, au)
 SNAPSHOTS = "posterior_mean"  # table of He et al.'s posterior-mean points (nz = 1 runs)
+PROBE = "probe.json"  # the sentiment probe's result (`collapse-bench probe`), on labelled datasets
 LOCK = ".lock"
 SUITE = "suite.json"  # what the suite was when last run: its cells and where it came from
 

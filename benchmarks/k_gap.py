@@ -25,7 +25,7 @@ import torch
 
 from bench.data.datasets import cached_corpus
 from bench.evaluate import evaluate, evaluation_subset
-from bench.report.tables import FINISHED, load_runs
+from bench.report.runs_frame import FINISHED, load_runs
 from bench.report.verdicts import with_escapes
 from bench.sampling import load_run
 from bench.selection import parse_only

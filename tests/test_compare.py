@@ -26,8 +26,8 @@ from bench.cli import cli
 from bench.errors import ConfigError
 from bench.report.compare import StoreComparison, compare_stores, pair_runs
 from bench.report.render import markdown_table
+from bench.report.runs_frame import load_runs
 from bench.report.stats import paired_t
-from bench.report.tables import load_runs
 from bench.scheduler import run_suite
 from bench.single_run import resolve
 from bench.suite import load_suite

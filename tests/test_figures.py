@@ -20,7 +20,7 @@ from bench.report.figures_styles import (
     SCHEDULES,
     remedy_styles,
 )
-from bench.report.tables import short_labels
+from bench.report.labels import short_labels
 
 REMEDIES = ["none", "aggressive", "aggressive+kl-annealing", "beta(beta=0)", "beta(beta=0.4)",
             "bn-vae(gamma=0.5)", "cyclical(cycles=4)", "dilated-cnn(size=small)", "free-bits(lam=0.25)",

@@ -33,7 +33,8 @@ from bench.probe import (
     whitened,
 )
 from bench.report import build_report
-from bench.report.tables import METRICS, load_runs, reported_metrics
+from bench.report.runs_frame import load_runs
+from bench.report.summaries import METRICS, reported_metrics
 from bench.single_run import resolve
 
 TINY = {

@@ -21,13 +21,18 @@ from scipy import stats
 
 from bench import store
 from bench.cli import cli
-from bench.report import build_report, render, tables
+from bench.errors import ConfigError
+from bench.report import build_report, latex, render
+from bench.report.baseline import remedy_order, resolve_baseline
 from bench.report.figures_bars import metric_bars
 from bench.report.figures_common import MI_BELOW_ZERO
 from bench.report.figures_curves import mi_au_curves
 from bench.report.figures_posterior import pick_snapshots
 from bench.report.figures_styles import remedy_styles
 from bench.report.figures_sweeps import RECEPTIVE_FIELD, parameter_sweeps, sweep
+from bench.report.labels import cell_settings
+from bench.report.runs_frame import NEUTRAL, load_runs, shared_eval_files
+from bench.report.summaries import METRIC, significance, summary
 from bench.single_run import resolve
 
 SYNTHETIC = {"model.nz": 1, "data.synthetic_nz": 1, "train.snapshot_every": 50, "eval.iw_samples": 50}
@@ -130,7 +135,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(suite: Path) -> pd.DataFrame:
-    return tables.load_runs(suite)
+    return load_runs(suite)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +166,7 @@ class TestRunsFrame:
         vanilla = runs[(runs["dataset"] == "synthetic") & (runs["remedy"] == "none")]
         extra = vanilla.iloc[[0]].assign(**{"model.nz": 2, "run_id": "extra"})
         frame = pd.concat([runs, extra], ignore_index=True)
-        frame["setting"] = tables._settings(frame)
+        frame["setting"] = cell_settings(frame)
         assert set(frame.loc[frame["dataset"] == "synthetic", "setting"]) == {"", "model.nz=2"}
         assert set(frame.loc[frame["dataset"] == "ptb-small", "setting"]) == {""}
 
@@ -174,7 +179,7 @@ class TestRunsFrame:
             ("ptb-small", "pretrain-fb", (0, 1), PTB, (101.0, 2.0, 1.0, 3.0), None),
             ("ptb-small", "bn-vae", (0, 1), PTB, (101.0, 2.0, 1.0, 3.0), None),
         ]
-        runs = tables.load_runs(write_store(tmp_path, cells, legacy=legacy))
+        runs = load_runs(write_store(tmp_path, cells, legacy=legacy))
         by_remedy = runs.groupby(runs["remedy"].str.split("(").str[0])
         assert set(by_remedy.get_group("none")["setting"]) == {"", "train.lr=0.001, train.optimizer=adam"}
         assert set(by_remedy.get_group("pretrain-fb")["setting"]) == {""}  # its lr of 0.5 is its own
@@ -184,18 +189,18 @@ class TestRunsFrame:
         assert set(by_remedy.get_group("none")["remedy_settings"]) == {""}
 
     def test_only_runs_that_read_one_file_for_valid_and_test_are_flagged(self, runs):
-        assert tables.shared_eval_files(runs) == {"ptb-small": "/data/ptb.test.txt"}
-        assert tables.shared_eval_files(runs.assign(**{"source.test_sha256": "c3"})) == {}
-        assert tables.shared_eval_files(runs.drop(columns=["source.valid_sha256"])) == {}
+        assert shared_eval_files(runs) == {"ptb-small": "/data/ptb.test.txt"}
+        assert shared_eval_files(runs.assign(**{"source.test_sha256": "c3"})) == {}
+        assert shared_eval_files(runs.drop(columns=["source.valid_sha256"])) == {}
 
     def test_no_runs_is_a_config_error(self, tmp_path):
-        with pytest.raises(tables.ConfigError, match="no runs under"):
-            tables.load_runs(tmp_path)
+        with pytest.raises(ConfigError, match="no runs under"):
+            load_runs(tmp_path)
 
 
 class TestSummary:
     def test_ci_matches_scipy_and_failed_runs_are_counted_apart(self, runs):
-        table = tables.summary(runs)
+        table = summary(runs)
         row = table[(table["condition"] == "synthetic") & (table["remedy_label"] == "kl-annealing")
                     & (table["metric"] == "kl")].iloc[0]
         values = runs.loc[(runs["condition"] == "synthetic") & (runs["remedy_label"] == "kl-annealing")
@@ -205,12 +210,12 @@ class TestSummary:
         assert row["ci_low"] == pytest.approx(low) and row["ci_high"] == pytest.approx(high)
 
     def test_single_seed_has_a_mean_but_no_interval(self, runs):
-        table = tables.summary(runs)
+        table = summary(runs)
         row = table[(table["remedy_label"] == "aggressive") & (table["metric"] == "nll_iw")].iloc[0]
         assert row["n"] == 1 and math.isfinite(row["mean"]) and math.isnan(row["ci_low"])
 
     def test_labels_name_iw_k_and_the_elbo_apart(self, runs):
-        labels = set(tables.summary(runs)["label"])
+        labels = set(summary(runs)["label"])
         assert {"NLL (IW, k=50)", "-ELBO (1 sample)"} <= labels
 
 
@@ -218,7 +223,7 @@ class TestSignificance:
     def test_welch_and_holm_match_scipy_and_statsmodels(self, runs):
         from statsmodels.stats.multitest import multipletests
 
-        tests = tables.significance(runs, "none")
+        tests = significance(runs, "none")
         nll = tests[tests["metric"] == "nll_iw"]
         testable = nll[nll["note"] == ""]
         finished = runs[runs["status"] == "finished"]
@@ -231,43 +236,43 @@ class TestSignificance:
         np.testing.assert_allclose(testable["p_holm"], expected)
 
     def test_n_below_two_is_not_testable_and_has_no_p_value(self, runs):
-        tests = tables.significance(runs, "none")
+        tests = significance(runs, "none")
         single = tests[tests["remedy_label"] == "aggressive"]
         assert (single["note"].str.startswith("not testable")).all()
         assert single["p"].isna().all() and single["p_holm"].isna().all()
 
     def test_a_missing_baseline_is_said_and_skipped(self, runs, suite):
-        base = tables.resolve_baseline(runs, "aggressive")  # ptb-small only, n = 1
-        tests = tables.significance(runs, base)
+        base = resolve_baseline(runs, "aggressive")  # ptb-small only, n = 1
+        tests = significance(runs, base)
         assert set(tests["condition"]) == {"ptb-small"} and tests["p"].isna().all()
-        text = render.markdown_report(suite, runs, tables.summary(runs), tests, [], "aggressive", base,
-                                      tables.remedy_order(runs, base))
+        text = render.markdown_report(suite, runs, summary(runs), tests, [], "aggressive", base,
+                                      remedy_order(runs, base))
         assert "No run of the baseline `aggressive` in: **synthetic**" in text
 
     def test_baseline_may_be_named_without_parameters(self, runs):
-        spec = tables.resolve_baseline(runs, "kl-annealing")
-        assert spec.startswith("kl-annealing(") and tables.resolve_baseline(runs, "cyclical") is None
+        spec = resolve_baseline(runs, "kl-annealing")
+        assert spec.startswith("kl-annealing(") and resolve_baseline(runs, "cyclical") is None
 
     def test_baseline_given_some_parameters_is_matched_by_value_in_the_store(self, runs):
-        assert tables.resolve_baseline(runs, "kl-annealing(epochs=10)") == tables.resolve_baseline(
+        assert resolve_baseline(runs, "kl-annealing(epochs=10)") == resolve_baseline(
             runs, "kl-annealing")  # 10 and 10.0 are one value
-        assert tables.resolve_baseline(runs, "word-dropout(keep=.25)") == "word-dropout(keep=0.25)"
-        assert tables.resolve_baseline(runs, "kl-annealing(epochs=3)") is None
+        assert resolve_baseline(runs, "word-dropout(keep=.25)") == "word-dropout(keep=0.25)"
+        assert resolve_baseline(runs, "kl-annealing(epochs=3)") is None
         ambiguous = r"'word-dropout' matches 2 remedies.*keep=0.25.*keep=0.75"
-        with pytest.raises(tables.ConfigError, match=ambiguous):
-            tables.resolve_baseline(runs, "word-dropout")
+        with pytest.raises(ConfigError, match=ambiguous):
+            resolve_baseline(runs, "word-dropout")
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["recorded", "spec-of-older-stores"])
 def test_parameters_of_a_lone_remedy_are_columns(tmp_path, legacy):
-    runs = tables.load_runs(write_store(tmp_path, legacy=legacy))
+    runs = load_runs(write_store(tmp_path, legacy=legacy))
     keep = runs.set_index("remedy")["param.word-dropout.keep"]
     assert set(keep["word-dropout(keep=0.25)"]) == {0.25} and set(keep["word-dropout(keep=0.75)"]) == {0.75}
     assert keep.drop(["word-dropout(keep=0.25)", "word-dropout(keep=0.75)"]).isna().all()
     assert set(runs["param.dilated-cnn.size"].dropna()) == {"small", "large"}
     composed = runs[runs["remedy"].str.contains("+", regex=False)]
     assert not composed.empty and composed["param.kl-annealing.epochs"].isna().all()  # one-part remedies only
-    assert runs.attrs[tables.NEUTRAL] == ({} if legacy else {"param.word-dropout.keep": 1.0})
+    assert runs.attrs[NEUTRAL] == ({} if legacy else {"param.word-dropout.keep": 1.0})
 
 
 class TestReportFolder:
@@ -300,11 +305,11 @@ class TestReportFolder:
         assert "NLL (IW, $k{=}50$)" in text and "$-$ELBO (1 sample)" in text
 
     def test_table_tex_bolds_the_best_mean_and_marks_holm_significant_cells(self, built, runs):
-        tests = tables.significance(runs, "none")
-        significant = set(tests.loc[tests["p_holm"] < render.ALPHA, ["condition", "remedy_label", "metric"]]
+        tests = significance(runs, "none")
+        significant = set(tests.loc[tests["p_holm"] < latex.ALPHA, ["condition", "remedy_label", "metric"]]
                           .itertuples(index=False, name=None))
         assert significant  # the fixture has some, so the daggers are tested
-        table = tables.summary(runs)
+        table = summary(runs)
         text = (built.out / "table.tex").read_text()
         body = text.split("\\midrule\n", 1)[1].split("\\bottomrule")[0]
         condition = None
@@ -313,11 +318,11 @@ class TestReportFolder:
                 continue
             first, label, _, *values = line.removesuffix(" \\\\").split(" & ")
             condition = first or condition
-            for key, value in zip(render.TEX_METRICS, values, strict=True):
+            for key, value in zip(latex.TEX_METRICS, values, strict=True):
                 assert ("^{\\dagger}" in value) == ((condition, label, key) in significant), (label, key)
                 means = table[(table["condition"] == condition) & (table["metric"] == key)]
-                lowest = means["mean"].round(tables.METRIC[key].digits).min()
-                mine = means.loc[means["remedy_label"] == label, "mean"].round(tables.METRIC[key].digits)
+                lowest = means["mean"].round(METRIC[key].digits).min()
+                mine = means.loc[means["remedy_label"] == label, "mean"].round(METRIC[key].digits)
                 best = key in ("nll_iw", "neg_elbo") and mine.iloc[0] == lowest
                 assert ("\\mathbf" in value) == best, (condition, label, key)
         assert "$^\\dagger$: differs from \\texttt{none}" in text
@@ -356,7 +361,7 @@ class TestSweeps:
             ("ptb-small", "none", (0, 1), ADAM, (100.0, 0.5, 0.3, 1.0), None),
             ("ptb-small", "word-dropout(keep=0.5)", (0, 1), ADAM, (99.0, 6.0, 3.0, 8.0), None),
         ]
-        runs = tables.load_runs(write_store(tmp_path, cells))
+        runs = load_runs(write_store(tmp_path, cells))
         figure = sweep(runs, word_keep(runs)).figure
         kl_axes = figure.axes[0::2]
         assert len(kl_axes) == runs["condition"].nunique() == 2  # one row per row group, not per dataset
@@ -413,8 +418,8 @@ class TestMetricRanges:
         assert min(min(line.get_ydata()) for line in figure.axes[0].lines) == pytest.approx(-0.02)
 
     def test_bars_draw_single_runs_without_intervals_and_count_au_out_of_nz(self, runs):
-        table = tables.summary(runs)
-        order = tables.remedy_order(runs, "none")
+        table = summary(runs)
+        order = remedy_order(runs, "none")
         figure = metric_bars(runs, table, order, remedy_styles(order)).figure
         assert not [c for ax in figure.axes for c in ax.collections if isinstance(c, LineCollection)]
         kl_axes = [ax for ax in figure.axes if ax.get_title().startswith("KL")]
@@ -437,7 +442,7 @@ class TestRowGroupLabels:
     def _labelled(self, tmp_path: Path, sgd: str, adam: str) -> Path:
         """The store with a suite.json that labels its SGD and its Adam runs."""
         suite = write_store(tmp_path, list(self.CELLS))
-        runs = tables.load_runs(suite)
+        runs = load_runs(suite)
         cells = [{"run_id": run_id, "label": adam if optimizer == "adam" else sgd}
                  for run_id, optimizer in zip(runs["run_id"], runs["train.optimizer"], strict=True)]
         store.write_json(suite / store.SUITE, {"name": "fixture", "cells": cells})
@@ -445,7 +450,7 @@ class TestRowGroupLabels:
 
     def test_a_label_titles_its_row_group_in_tables_and_figures(self, tmp_path):
         suite = self._labelled(tmp_path, self.SGD, self.ADAM_LABEL)
-        runs = tables.load_runs(suite)
+        runs = load_runs(suite)
         titles = {f"ptb-small: {self.SGD}", f"ptb-small: {self.ADAM_LABEL}"}
         assert set(runs["condition"]) == titles
         assert runs.groupby("condition")["run_id"].count().to_dict() == {
@@ -457,7 +462,7 @@ class TestRowGroupLabels:
         assert f"ptb-small: {self.ADAM_LABEL} & none" in (report.out / "table.tex").read_text()
 
     def test_one_label_on_two_row_groups_keeps_the_generated_titles(self, tmp_path):
-        runs = tables.load_runs(self._labelled(tmp_path, "same", "same"))
+        runs = load_runs(self._labelled(tmp_path, "same", "same"))
         assert set(runs["condition"]) == {"ptb-small", "ptb-small (train.lr=0.001, train.optimizer=adam)"}
 
 
@@ -470,7 +475,7 @@ def test_a_run_stored_before_a_setting_existed_is_not_pooled_with_runs_that_chan
         config = store.read_json(folder / store.CONFIG)
         assert "batching" not in config["train"]  # as older runs wrote it
         shutil.copytree(folder, suite / "runs" / folder.name)
-    runs = tables.load_runs(suite)
+    runs = load_runs(suite)
     assert runs.groupby("condition")["run_id"].count().to_dict() == {
         "ptb-small": 2, "ptb-small (train.batching=padded)": 2}
 

@@ -24,9 +24,11 @@ import pandas as pd
 from bench.config import SECTIONS
 from bench.errors import ConfigError, closest
 from bench.markdown import markdown_table, number, p_value, signed
+from bench.report.labels import short_labels
 from bench.report.render import run_counts
+from bench.report.runs_frame import FAILED, FINISHED, load_runs
 from bench.report.stats import NOT_TESTABLE, holm, paired_t
-from bench.report.tables import FAILED, FINISHED, METRIC, Metric, load_runs, short_labels
+from bench.report.summaries import METRIC, Metric
 
 CELL = ["dataset", "condition", "remedy_label"]
 PAIR = [*CELL, "seed"]

@@ -24,7 +24,8 @@ from bench.report.figures_common import (
     wrap,
 )
 from bench.report.figures_styles import COLLAPSED, Styles, collapsed, draw_runs, remedy_legend
-from bench.report.tables import FINISHED, METRIC, iw_k, latent_size
+from bench.report.runs_frame import FINISHED
+from bench.report.summaries import METRIC, iw_k, latent_size
 
 BAR_METRICS = ("nll_iw", "kl", "mi", "au")
 

@@ -24,7 +24,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench.report.tables import METRIC, latent_size
+from bench.report.summaries import METRIC, latent_size
 
 DPI = 150
 MIN_WIDTH = 7.5  # inches: room for a figure title even with one panel

@@ -31,7 +31,7 @@ from bench.report.figures_common import (
     wrap,
 )
 from bench.report.figures_styles import COLLAPSED, Styles, collapsed, remedy_legend, run_colour
-from bench.report.tables import latent_size
+from bench.report.summaries import latent_size
 
 SMOOTH_POINTS = 100  # the per-step KL is smoothed to about this many windows over a run
 GRADIENT_STEPS = "gradient_steps"

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from bench.report.figures_common import MIN_WIDTH, FigureFile, jitter, present, style, wrap
 from bench.report.figures_styles import COLLAPSED, GREY, Styles, collapsed, draw_runs, remedy_legend
-from bench.report.tables import FINISHED
+from bench.report.runs_frame import FINISHED
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from bench.report.figures_common import MIN_WIDTH, FigureFile, nats_from_zero, present, style, wrap
 from bench.report.figures_styles import COLLAPSED, Styles, collapsed, draw_runs, remedy_legend
-from bench.report.tables import FINISHED
+from bench.report.runs_frame import FINISHED
 
 ISO_LINES = 4  # about this many iso-ELBO lines per panel
 

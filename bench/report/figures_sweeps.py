@@ -20,7 +20,8 @@ from matplotlib.lines import Line2D
 
 from bench.report.figures_common import FigureFile, direction, nats_from_zero, slug, style, wrap
 from bench.report.figures_styles import COLLAPSED, GREY, collapsed
-from bench.report.tables import FINISHED, METRIC, NEUTRAL, PARAM, iw_k
+from bench.report.runs_frame import FINISHED, NEUTRAL, PARAM
+from bench.report.summaries import METRIC, iw_k
 
 BASELINE = "none"  # the run without a remedy, drawn in every sweep of its row group
 

@@ -40,9 +40,10 @@ import pandas as pd
 
 from bench import store
 from bench.report.escape import control_encodes, escape_flags
+from bench.report.labels import short_labels
+from bench.report.runs_frame import FAILED, FINISHED
 from bench.report.specs import spec_parts
 from bench.report.stats import bootstrap_interval, fisher_greater, holm, mean_ci, welch_interval, wilson
-from bench.report.tables import FAILED, FINISHED, short_labels
 from bench.syntax import spec_matches
 
 ESCAPE_HIGH = 0.8  # share of runs that escape for "escapes" to hold
