@@ -187,7 +187,7 @@ class TestVerdicts:
         board = leaderboard(runs, verdicts(runs)).set_index("remedy_label")
         assert board.loc["bn-vae", "escaped"] == 2 and board.loc["bn-vae", "n_seeds"] == 3
         assert board.loc["bn-vae", "au_low"] >= 0 and board.loc["bn-vae", "au_high"] <= 2
-        assert board.loc["none", "verdict"] == "vae-collapses: reproduced"
+        assert board.loc["none", "verdict"] == "vae-collapses: not testable at this size"  # no control
 
     def test_a_planned_remedy_with_no_run_yet_is_listed_as_incomplete(self, tmp_path):
         runs = _frame(_cells("none", 3, 0), _cells(AE, 3, 0))
@@ -196,3 +196,13 @@ class TestVerdicts:
         row = _verdict(verdicts(runs, tmp_path), "aggressive-escapes")
         assert row["verdict"] == INCOMPLETE and row["row_group"] == "d: SGD"
         assert (row["n_seeds"], row["n_planned"]) == (0, 10)
+
+    def test_a_collapse_where_nothing_can_encode_is_no_finding(self):
+        runs = _frame(_cells("none", 10, 0), _cells(AE, 10, 0, control_encodes=False),
+                      _cells("kl-annealing(epochs=3.0)", 3, 0))
+        table = verdicts(runs)
+        for finding in ("vae-collapses", "vae-anneal-collapses"):
+            row = _verdict(table, finding)
+            assert row["verdict"] == NOT_TESTABLE and "measured: reproduced" in row["reason"]
+        testable = _frame(_cells("none", 10, 0), _cells(AE, 10, 0), _cells("kl-annealing(epochs=3.0)", 3, 0))
+        assert _verdict(verdicts(testable), "vae-anneal-collapses")["verdict"] == REPRODUCED

@@ -24,8 +24,10 @@ decides to verdicts.csv and leaderboard.csv. The rules, fixed before the runs:
 - A finding about a remedy that acts through the KL weight (or the plain
   VAE itself) needs the **autoencoder control** (KL weight 0) of its row
   group to encode on >= 80% of its seeds at their last epoch; where it does
-  not, or there is none, every outcome but "reproduced" reads "not testable
-  at this size" (no escape was possible to observe).
+  not, or there is none, an outcome that collapse alone would produce reads
+  "not testable at this size" (no escape was possible to observe): for an
+  "escapes" finding every outcome but "reproduced", for a "collapses"
+  finding every outcome but "not reproduced".
 """
 
 from __future__ import annotations
@@ -319,9 +321,15 @@ class Decision:
             waiting.append(self.state.text)
         if waiting:
             verdict, reason = INCOMPLETE, f"{'; '.join(waiting)}; so far: {verdict} ({reason})"
-        elif self.finding.needs_encoder and verdict != REPRODUCED and self.state.state != PASSES:
+        elif self.finding.needs_encoder and self.state.state != PASSES and verdict != self._escape_evidence:
             verdict, reason = NOT_TESTABLE, f"{self.state.text}; measured: {verdict} ({reason})"
         return {**row, "verdict": verdict, "reason": reason}
+
+    @property
+    def _escape_evidence(self) -> str:
+        """The one verdict that runs escaping shows, which an encoder unable to encode could not produce;
+        every other outcome is what collapse alone gives where the autoencoder control fails."""
+        return NOT_REPRODUCED if self.finding.prediction == "collapses" else REPRODUCED
 
     def _rule(self, row: dict[str, Any]) -> tuple[str, str]:
         """The verdict by the finding's own rule, before the completeness and control checks."""
