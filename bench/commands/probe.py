@@ -16,7 +16,7 @@ Examples:
   collapse-bench run yelp-short
   collapse-bench probe results/yelp-short
   collapse-bench probe results/yelp-short --data-dir DATA --quiet   # DATA holds yelp/sentiment.dev.{0,1}
-  collapse-bench report results/yelp-short    # now with a probe acc. column and probe.png""",
+  collapse-bench report results/yelp-short    # now with a probe bal. acc. column and probe.png""",
 )
 @click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(path_type=Path, file_okay=False))
 @data_dir_option
@@ -28,19 +28,22 @@ def probe(results_dir: Path, data_dir: str | None, quiet: bool) -> None:
 
     KL, MI and AU say how much z carries, not what. The probe fits a logistic
     regression on the posterior means E_q[z|x] of a run's own training
-    sentences and scores it on the run's evaluation split, next to two
-    references on the same sentences: a bag-of-words logistic regression (what
-    the words give a linear classifier) and the majority class (chance). A z
-    that says nothing about the label scores chance. The means enter in the
-    prior's units (not standardised), so the residual wobble of a collapsed
-    encoder does not count: a collapsed run sits at chance.
+    sentences and scores it on the run's evaluation split by balanced
+    accuracy (the mean of the per-label recalls: chance is 1 / number of
+    labels, whatever share the majority label has), next to two references on
+    the same sentences: a logistic regression on bag-of-words features (what
+    the words give a linear classifier) and a constant answer (chance). The main probe takes
+    the means in the prior's units, so the residual wobble of a collapsed
+    encoder does not count: a collapsed run sits at chance. A second probe
+    takes them whitened (each unit standardised over the training sentences),
+    which that wobble can pass when it is consistent.
 
-    Each finished run gets runs/<run-id>/probe.json. Runs already probed are
-    skipped, so running it again only probes new runs and resumes an
-    interrupted probe; a probe.json that does not read whole (cut short,
-    corrupted) is named and probed again; `collapse-bench report` then adds a probe acc. column
-    and the figure probe.png. Needs scikit-learn: pip install
-    'collapse-bench[probe]'.
+    Each finished run gets runs/<run-id>/probe.json (plain accuracies too).
+    Runs already probed are skipped, so running it again only probes new runs
+    and resumes an interrupted probe; a probe.json that does not read whole
+    (cut short, corrupted) is named and probed again; `collapse-bench report`
+    then adds a probe bal. acc. column and the figure probe.png. Needs
+    scikit-learn: pip install 'collapse-bench[probe]'.
     """
     from tqdm.auto import tqdm
 
