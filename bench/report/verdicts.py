@@ -73,14 +73,14 @@ class Finding:
 
 
 FINDINGS: tuple[Finding, ...] = (
-    Finding("vae-collapses", "Bowman et al. 2016; He et al. 2019 (Table 2)",
+    Finding("vae-collapses", "Bowman et al. 2016; He et al. 2019 (submission version, Table 2)",
             "the plain VAE collapses", "none", "collapses", True),
     Finding("vae-anneal-collapses", "He et al. 2019 (submission version, Table 2: KL 0.0)",
             "VAE + anneal collapses under SGD", "kl-annealing", "collapses", True),
-    Finding("aggressive-anneal-escapes", "He et al. 2019 (Table 2, main row)",
+    Finding("aggressive-anneal-escapes", "He et al. 2019 (submission version, Table 2, main row)",
             "aggressive training with KL annealing uses z at an NLL no worse than the VAE's",
             "aggressive+kl-annealing", "escapes", False),
-    Finding("aggressive-escapes", "He et al. 2019 (Table 2)",
+    Finding("aggressive-escapes", "He et al. 2019 (submission version, Table 2)",
             "aggressive training uses z", "aggressive", "escapes", False),
     Finding("bn-vae-escapes", "Zhu et al. 2020", "BN-VAE uses z", "bn-vae", "escapes", False),
     Finding("cyclical-escapes", "Fu et al. 2019", "cyclical annealing uses z", "cyclical", "escapes", True),
@@ -89,7 +89,7 @@ FINDINGS: tuple[Finding, ...] = (
     Finding("pretrain-fb-escapes", "Li et al. 2019", "autoencoder pretraining + free bits uses z",
             "pretrain-fb", "escapes", True),
     Finding("free-bits-escapes", "Kingma et al. 2016", "free bits use z", "free-bits", "escapes", True),
-    Finding("beta-escapes", "He et al. 2019 (Table 2: beta 0.4, KL 3.8-4.0, MI 1.8-2.2)",
+    Finding("beta-escapes", "He et al. 2019 (submission version, Table 2: beta 0.4, KL 3.8-4.0, MI 1.8-2.2)",
             "beta-VAE with beta = 0.4 uses z", "beta(beta=0.4)", "escapes", True),
     Finding("cnn-escapes", "Yang et al. 2017", "a dilated-CNN decoder uses z", "dilated-cnn", "escapes",
             False),
