@@ -189,6 +189,8 @@ class ControlState:
 
 def autoencoder_state(runs: pd.DataFrame, condition: str, planned: dict[tuple[str, str, str | None], int],
                       absent: list[Absent]) -> ControlState:
+    """The row group's autoencoder control by the escape rule at its last epoch: PASSES on >= 80% of its
+    seeds, FAILS below, INCOMPLETE until every planned seed has run (or started), None where there is none."""
     group = runs[runs["condition"] == condition]
     specs = matching(group, AUTOENCODER)
     if not specs:
