@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from bench.train import Trainer
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_script(name: str) -> Iterator[ModuleType]:
+    """benchmarks/<name>.py imported as a module for the length of a fixture (the scripts are not a
+    package); registered in sys.modules meanwhile, where its dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[name]
+
 
 # Top-level keys and tables that make every cell tiny; a test adds the rest.
 TINY_DATA = 'datasets = [{ name = "synthetic", data.synthetic_size = 200 }]'

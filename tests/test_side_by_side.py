@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -12,19 +11,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import BENCHMARKS, benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "side_by_side.py"
+SCRIPT = BENCHMARKS / "side_by_side.py"
 
 
 @pytest.fixture(scope="module")
 def side_by_side() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("side_by_side", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield from benchmark_script("side_by_side")
 
 
 def test_more_seeds_than_he_et_al_have_is_refused_before_any_run(

@@ -14,22 +14,16 @@ from types import ModuleType
 
 import pytest
 import torch
+from conftest import benchmark_script
 
 import bench.models.vae as harness_vae
 
-ROOT = Path(__file__).resolve().parents[1]
 ARGS = argparse.Namespace(seed=0, clip=0.05, steps=4)
 
 
 @pytest.fixture(scope="module")
 def step_check() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("step_check", ROOT / "benchmarks" / "step_check.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield from benchmark_script("step_check")
 
 
 def test_their_modules_and_stubs_are_forgotten_on_leaving(step_check: ModuleType, tmp_path: Path) -> None:
