@@ -206,3 +206,12 @@ class TestVerdicts:
             assert row["verdict"] == NOT_TESTABLE and "measured: reproduced" in row["reason"]
         testable = _frame(_cells("none", 10, 0), _cells(AE, 10, 0), _cells("kl-annealing(epochs=3.0)", 3, 0))
         assert _verdict(verdicts(testable), "vae-anneal-collapses")["verdict"] == REPRODUCED
+
+    def test_a_planned_autoencoder_control_with_no_run_yet_leaves_its_findings_incomplete(self, tmp_path):
+        runs = _frame(_cells("none", 3, 0), _cells("cyclical(cycles=4)", 3, 0))
+        _suite_record(tmp_path, runs, [(AE, f"ae{seed}", seed) for seed in range(3)])
+        table = verdicts(runs, tmp_path)
+        row = _verdict(table, "cyclical-escapes")
+        assert row["verdict"] == INCOMPLETE
+        assert "autoencoder control: 0 of 3 planned seeds ran" in row["reason"]
+        assert "autoencoder-control" not in set(table["finding"])

@@ -32,6 +32,7 @@ decides to verdicts.csv and leaderboard.csv. The rules, fixed before the runs:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,9 +156,13 @@ class Cell:
         return finished[key].astype(float).to_numpy()
 
 
+def _planned_key(run: Any) -> tuple[str, str, str | None]:
+    """A run's (dataset, remedy, label): how suite.json counts the cells it plans."""
+    return run.dataset, run.remedy, run.row_group if isinstance(run.row_group, str) else None
+
+
 def _cell(runs: pd.DataFrame, planned: dict[tuple[str, str, str | None], int]) -> Cell:
-    keys = {(r.dataset, r.remedy, r.row_group if isinstance(r.row_group, str) else None)
-            for r in runs.itertuples()}
+    keys = {_planned_key(run) for run in runs.itertuples()}
     count = sum(planned.get(key, 0) for key in keys)
     return Cell(runs, max(count, len(runs)))
 
@@ -181,10 +186,12 @@ def _control_for(runs: pd.DataFrame, cell: Cell) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ControlState:
-    """Whether a row group's autoencoder control encodes: PASSES, FAILS, INCOMPLETE, or None (no control)."""
+    """Whether a row group's autoencoder control encodes: PASSES, FAILS, INCOMPLETE, or None (no control),
+    with the control's runs where it has any."""
 
     state: str | None
     text: str
+    cell: Cell | None = None
 
 
 def autoencoder_state(runs: pd.DataFrame, condition: str, planned: dict[tuple[str, str, str | None], int],
@@ -204,8 +211,8 @@ def autoencoder_state(runs: pd.DataFrame, condition: str, planned: dict[tuple[st
     k = sum(1 for flag in encodes if flag)
     text = f"autoencoder control encodes on {k} of {cell.n} seeds at its last epoch"
     if not cell.complete:
-        return ControlState(INCOMPLETE, f"{text} ({cell.n} of {cell.planned} planned seeds ran)")
-    return ControlState(PASSES if cell.n and k / cell.n >= ESCAPE_HIGH else FAILS, text)
+        return ControlState(INCOMPLETE, f"{text} ({cell.n} of {cell.planned} planned seeds ran)", cell)
+    return ControlState(PASSES if cell.n and k / cell.n >= ESCAPE_HIGH else FAILS, text, cell)
 
 
 @dataclass(frozen=True)
@@ -224,8 +231,7 @@ class Absent:
 def absent_cells(runs: pd.DataFrame, planned: dict[tuple[str, str, str | None], int]) -> list[Absent]:
     """Planned (dataset, remedy, label) cells with no run in the store, placed in the row group their
     label titles (or a title made as the report makes it when the label has no run yet)."""
-    started = {(r.dataset, r.remedy, r.row_group if isinstance(r.row_group, str) else None)
-               for r in runs.itertuples()}
+    started = {_planned_key(run) for run in runs.itertuples()}
     titles = {(r.dataset, r.row_group): r.condition for r in runs.itertuples()
               if isinstance(r.row_group, str)}
     return [Absent(dataset, titles.get((dataset, label), f"{dataset}: {label}" if label else dataset), remedy,
@@ -242,8 +248,8 @@ def verdicts(runs: pd.DataFrame, store_dir: Path | None = None) -> pd.DataFrame:
     controls, pending, waiting = [], [], []
     for condition, group in runs.groupby("condition", sort=True):
         state = autoencoder_state(runs, condition, planned, absent)
-        if state.state is not None:
-            controls.append(_control_row(group, condition, state, planned))
+        if state.cell is not None:
+            controls.append(_control_row(state.cell, condition, state))
         for finding in FINDINGS:
             for spec in matching(group, finding.remedy):
                 cell = _cell(group[group["remedy"] == spec], planned)
@@ -264,10 +270,7 @@ def verdicts(runs: pd.DataFrame, store_dir: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame([*controls, *rows, *waiting], columns=VERDICT_COLUMNS)
 
 
-def _control_row(group: pd.DataFrame, condition: str, state: ControlState,
-                 planned: dict[tuple[str, str, str | None], int]) -> dict[str, Any]:
-    specs = matching(group, AUTOENCODER)
-    cell = _cell(group[group["remedy"].isin(specs)], planned)
+def _control_row(cell: Cell, condition: str, state: ControlState) -> dict[str, Any]:
     return {**_base(cell, condition), "finding": "autoencoder-control", "paper": "",
             "claim": "with the KL weight at 0 the encoder carries information (this size can test a remedy)",
             "verdict": state.state, "reason": state.text, **_escape_numbers(cell)}
@@ -298,7 +301,7 @@ class Decision:
     def tests_escape(self) -> bool:
         return self.finding.prediction == "escapes" and self.control is not None
 
-    @property
+    @functools.cached_property
     def p_fisher(self) -> float:
         if not self.tests_escape:
             return math.nan
