@@ -124,12 +124,11 @@ def welch(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> C
     if len(x) < 2 or len(y) < 2:
         reason = f"not testable: n < 2 (n = {len(x)} vs {len(y)})"
         return Comparison(len(x), len(y), diff, nan, nan, nan, nan, reason)
-    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    if va + vb == 0:
+    se, df = _welch_se_df(x, y)
+    if se == 0:
         reason = "not testable: no spread over seeds on either side"
         return Comparison(len(x), len(y), diff, nan, nan, nan, nan, reason)
-    t = diff / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    t = diff / se
     p = float(2 * sps.t.sf(abs(t), df))
     return Comparison(len(x), len(y), diff, hedges_g(x, y), float(t), float(df), p)
 
@@ -201,11 +200,10 @@ def welch_interval(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
     diff = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
     if len(x) < 2 or len(y) < 2:
         return DifferenceInterval(diff, math.nan, math.nan, "Welch t")
-    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    if va + vb == 0:
+    se, df = _welch_se_df(x, y)
+    if se == 0:
         return DifferenceInterval(diff, diff, diff, "Welch t")
-    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
-    half = float(sps.t.ppf((1 + confidence) / 2, df) * math.sqrt(va + vb))
+    half = float(sps.t.ppf((1 + confidence) / 2, df) * se)
     return DifferenceInterval(diff, diff - half, diff + half, "Welch t")
 
 
@@ -289,11 +287,9 @@ def tost(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, margi
     diff = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
     if len(x) < 2 or len(y) < 2:
         return Equivalence(diff, margin, math.nan, f"{NOT_TESTABLE}n < 2 (n = {len(x)} vs {len(y)})")
-    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    if va + vb == 0:
+    se, df = _welch_se_df(x, y)
+    if se == 0:
         return Equivalence(diff, margin, math.nan, NOT_TESTABLE + "both sides constant")
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
     p_lower = float(sps.t.sf((diff + margin) / se, df))  # H0: diff <= -margin
     p_upper = float(sps.t.cdf((diff - margin) / se, df))  # H0: diff >= +margin
     return Equivalence(diff, margin, max(p_lower, p_upper))
@@ -311,6 +307,15 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     if mask.any():
         adjusted[mask] = multipletests(p[mask], method="holm")[1]
     return adjusted
+
+
+def _welch_se_df(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Standard error of mean(x) - mean(y) without pooling, and its Welch-Satterthwaite degrees of
+    freedom (NaN df when neither side varies, where the error is 0); both sides need n >= 2."""
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    if va + vb == 0:
+        return 0.0, math.nan
+    return math.sqrt(va + vb), float((va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)))
 
 
 def _finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
