@@ -66,7 +66,8 @@ class FitRecord:
     best_epoch: int  # counted from 0, as every epoch number here
     epochs_run: int
     steps: int
-    gradient_steps: int  # every update, an aggressive run's inner encoder steps included
+    gradient_steps: int | None  # every update, aggressive inner steps included; None: resumed from a
+    # checkpoint written before the count existed
     validation: list[dict[str, float]]  # per epoch: validation metrics and the lr
     resumed_from_epoch: int | None  # None: trained in one go
     train_s: float  # training with validation and pretraining, across resumes
@@ -112,7 +113,7 @@ class Trainer:
         self.diag_batches = split_batches(diag)
         self.snapshots: list[dict[str, Any]] = []  # posterior-mean points (nz = 1 runs)
         self.step = 0
-        self.gradient_steps = 0  # calls of `update`: what a run cost in gradient evaluations
+        self.gradient_steps: int | None = 0  # calls of `update`: what a run cost in gradient evaluations
         self.epoch = 0  # the epoch under way, counted from 0 (as "epoch" and "best_epoch" in metrics.json)
         self.kl_weight_now = 1.0
         self.curve: list[dict[str, Any]] = []
@@ -190,7 +191,8 @@ class Trainer:
         if decoder:
             self.dec_opt.step()
         self.last_terms = terms
-        self.gradient_steps += 1
+        if self.gradient_steps is not None:
+            self.gradient_steps += 1
         return per_sentence.detach()
 
     def reset_decoder(self) -> None:
@@ -228,8 +230,7 @@ class Trainer:
         return FitRecord(
             best_epoch=self.protocol.best_epoch, epochs_run=self.epoch, steps=self.step,
             gradient_steps=self.gradient_steps, validation=self.protocol.history, resumed_from_epoch=resumed,
-            train_s=self.train_seconds,
-            train_steps_s=self.step_seconds, train_tokens=self.step_tokens,
+            train_s=self.train_seconds, train_steps_s=self.step_seconds, train_tokens=self.step_tokens,
         )
 
     def _resume(self, checkpoint: Path) -> int | None:
@@ -395,7 +396,7 @@ class Trainer:
         self.best_state = state["best_state"]
         self.remedy.load_state_dict(state["remedy"])
         self.step, self.epoch, self.curve = state["step"], state["epoch"], state["curve"]
-        self.gradient_steps = state.get("gradient_steps", 0)  # checkpoints from before the counter: 0
+        self.gradient_steps = state.get("gradient_steps")  # unknown after a checkpoint older than the count
         self.snapshots = state["snapshots"]
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["generator"])

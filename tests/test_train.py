@@ -187,3 +187,18 @@ def test_config_json_records_the_remedy_beside_the_config_and_the_id_hashes_the_
     }
     assert stored == json.loads(json.dumps(run.config.to_dict()))  # what the run id hashes, as before
     assert RunConfig.from_dict({**stored, "remedy_resolved": record}).run_id() == run.run_id()
+
+
+def test_every_update_counts_as_a_gradient_step_and_the_count_survives_a_checkpoint():
+    trainer = trainer_for()
+    batch = trainer.random_train_batch()
+    trainer.update(batch)
+    trainer.update(batch, decoder=False)  # an encoder-only step (aggressive training) counts too
+    assert trainer.gradient_steps == 2
+    twin = trainer_for()
+    twin.load_state_dict(trainer.state_dict())
+    assert twin.gradient_steps == 2
+    older = {key: value for key, value in trainer.state_dict().items() if key != "gradient_steps"}
+    twin.load_state_dict(older)  # a checkpoint from before the count: unknown, not restarted from 0
+    twin.update(batch)
+    assert twin.gradient_steps is None
