@@ -66,7 +66,9 @@ MEASUREMENTS = [
 DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
 
 
-def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none") -> Any:
+def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none", *,
+           dataset: str = "ptb-small", device: str = "cpu") -> Any:
+    """A trainer at `size` on `dataset`, weights seeded, no per-step diagnostics (as a suite cell's)."""
     import torch
 
     from bench.allocator import retain_freed_memory
@@ -75,10 +77,34 @@ def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none"
 
     retain_freed_memory()  # as `bench.single_run.execute` does for every run
     torch.manual_seed(0)
-    run = resolve("ptb-small", remedy, 0, {
+    run = resolve(dataset, remedy, 0, {
         **SIZES[size], "train.diag_every": 0, "train.precision": precision, "eval.precision": precision,
+        "train.device": device,
     })
     return Trainer(run.config, plan_run(run, data_dir).corpus, run.remedy)
+
+
+def timed_steps(trainer: Any, steps: int) -> tuple[int, float]:
+    """Target tokens and seconds of `steps` training steps, after 3 warm-up steps (allocator, kernels);
+    on a GPU the clock stops only when the device has finished."""
+    import torch
+
+    def finish() -> None:
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+
+    batches = trainer.train_batches
+    for batch in batches[:3]:
+        trainer.run_step(batch)
+    finish()
+    tokens = 0
+    started = time.perf_counter()
+    for index in range(steps):
+        batch = batches[(3 + index) % len(batches)]
+        trainer.run_step(batch)
+        tokens += batch.n_words
+    finish()
+    return tokens, time.perf_counter() - started
 
 
 def _step_kernels_seconds(trainer: Any, tokens: int, precision: str) -> tuple[float, float]:
@@ -101,16 +127,7 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
     """Target tokens per second over training steps (forward, backward, clip, two SGD steps)."""
     trainer = _setup(size, precision, data_dir)
     steps = WORK["train"][size][quick]
-    batches = trainer.train_batches
-    for batch in batches[:3]:  # warm-up: allocator, oneDNN kernels
-        trainer.run_step(batch)
-    tokens = 0
-    started = time.perf_counter()
-    for index in range(steps):
-        batch = batches[(3 + index) % len(batches)]
-        trainer.run_step(batch)
-        tokens += batch.n_words
-    seconds = time.perf_counter() - started
+    tokens, seconds = timed_steps(trainer, steps)
     model = trainer.cfg.model
     per_step = round(tokens / steps)
     vocab = len(trainer.corpus.vocab)

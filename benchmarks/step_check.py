@@ -96,16 +96,17 @@ def uniform(scale: float) -> Callable[[Tensor], Tensor]:
     return lambda tensor: torch.nn.init.uniform_(tensor, -scale, scale)
 
 
-def authors_vae(encoder: str, vocab_size: int, **settings: float) -> Any:
+def authors_vae(encoder: str, vocab_size: int, **settings: Any) -> Any:
     """Their VAE as their text.py / text_anneal_fb.py builds it, imported from the checkout on sys.path:
     the LSTM encoder `encoder` ("module:Class"), their LSTM decoder, dropout 0.5 / 0.5, `uniform_initializer`
-    0.01 for weights and 0.1 for embeddings wherever their `reset_parameters` applies it."""
+    0.01 for weights and 0.1 for embeddings wherever their `reset_parameters` applies it. `settings` add to
+    or replace their args (sizes ni, enc_nh, dec_nh, nz: the checks' by default; device: cpu)."""
     module, name = encoder.split(":")
     encoder_class = getattr(importlib.import_module(module), name)
     decoder_class = importlib.import_module("modules.decoders.dec_lstm").LSTMDecoder
     vae_class = importlib.import_module("modules.vae").VAE
-    args = argparse.Namespace(ni=SIZE, enc_nh=SIZE, dec_nh=SIZE, nz=NZ, dec_dropout_in=0.5,
-                              dec_dropout_out=0.5, device="cpu", **settings)
+    args = argparse.Namespace(**{"ni": SIZE, "enc_nh": SIZE, "dec_nh": SIZE, "nz": NZ, "dec_dropout_in": 0.5,
+                                 "dec_dropout_out": 0.5, "device": "cpu", **settings})
     vocab = {index: index for index in range(vocab_size)}
     encoder_module = encoder_class(args, vocab_size, uniform(0.01), uniform(0.1))
     decoder_module = decoder_class(args, vocab, uniform(0.01), uniform(0.1))
