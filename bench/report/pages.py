@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.markdown import markdown_table, number
+from bench.report.mission import mission_markdown
 from bench.report.verdict_tables import leaderboard_markdown, verdict_markdown
 
 BLOCK = re.compile(r"(<!-- table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
@@ -43,6 +44,7 @@ RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "verdicts.csv": verdict_markdown,
     "leaderboard.csv": leaderboard_markdown,
     "k-gap.csv": k_gap_markdown,
+    "mission.csv": mission_markdown,
 }
 
 
