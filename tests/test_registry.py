@@ -247,8 +247,8 @@ class TestCli:
 
     def test_list_json(self):
         rows = {row["name"]: row for row in json.loads(invoke("list", "remedies", "--json").output)}
-        assert rows["cyclical"]["parameters"] == {"cycles": 4, "ratio": 0.5, "start": 0.1,
-                                                  "lr_restart": True}
+        assert rows["cyclical"]["parameters"] == {"cycles": 4, "ratio": 0.5, "start": 0.1, "ramp": "scripts",
+                                                  "lr_restart": True, "lr_every": "epoch"}
         assert all(rows[name]["paper"] for name in BUILTINS)
 
     def test_unknown_remedy_exits_2_and_writes_nothing(self, tmp_path):

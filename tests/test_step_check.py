@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,32 @@ def test_fu_et_al_step_rule_under_the_harness_schedule_is_run_step(step_check: M
             noise, ARGS.seed, lambda index: index)
     assert loss_gap <= step_check.LOSS_TOLERANCE
     assert weight_gap <= step_check.WEIGHT_TOLERANCE
+
+
+def test_the_harness_schedule_at_their_defaults_is_their_lm_scripts(step_check: ModuleType) -> None:
+    """40 epochs of N steps, Adam at 1e-3: beta 0.1 + 1/(5N) at each cycle's first step, 1 from step
+    4.5N - 1 (rounded up), reset every 10N; the lr 1e-3 x 0.5 (1 + cos(pi x (epoch mod 10) / 10))."""
+    trainer = step_check.harness_trainer("cyclical", ARGS, {"train.optimizer": "adam", "train.lr": 1e-3,
+                                                            "train.epochs": 40})
+    n = trainer.horizon.steps_per_epoch
+    schedule = step_check.harness_schedule(trainer)
+    weights, rates = [row[0] for row in schedule], [row[1] for row in schedule]
+    assert len(schedule) == 40 * n
+    assert weights[0] == weights[10 * n] == weights[30 * n] == pytest.approx(0.1 + 1 / (5 * n))
+    peak = math.ceil(4.5 * n) - 1
+    assert weights[peak - 1] < 1.0 and weights[peak:10 * n] == [1.0] * (10 * n - peak)
+    for epoch in (0, 3, 9, 10, 39):
+        expected = 1e-3 * 0.5 * (1 + math.cos(math.pi * (epoch % 10) / 10))
+        assert rates[epoch * n:(epoch + 1) * n] == pytest.approx([expected] * n)
+
+
+def test_a_sum_a_last_bit_short_of_1_still_counts_as_reaching_it(step_check: ModuleType) -> None:
+    assert step_check.first_at_largest([0.5, 0.9999999999999999, 1.0, 1.0]) == 1
+    assert step_check.first_at_largest([0.5, 0.99, 1.0]) == 2
+
+
+def test_schedule_report_names_the_first_step_that_differs(step_check: ModuleType) -> None:
+    line, worst = step_check.schedule_report("KL weight", [0.1, 0.5, 1.0], [0.1, 0.5, 1.0])
+    assert worst == 0.0 and "first beyond rounding: none" in line
+    line, worst = step_check.schedule_report("KL weight", [0.14, 0.5, 1.0], [0.1, 0.5, 1.0])
+    assert worst == pytest.approx(0.04) and "first beyond rounding: step 0 (theirs 0.14, ours 0.1)" in line
