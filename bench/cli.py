@@ -247,18 +247,25 @@ Examples:
   collapse-bench run demo""")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_suites(as_json: bool) -> None:
-    """Built-in suites by name: what each measures, its datasets and its number of cells.
+    """Built-in suites by name: what each measures, the paper and claim it tests, its cost, its
+    datasets and its number of distinct cells.
 
     `collapse-bench run NAME` runs one; copy its file (shown) to start your own.
     """
     from bench.suite import describe_suites
 
-    _echo_listing(describe_suites(), as_json,
-                  lambda row: f"{row['cells']} cells on {', '.join(row['datasets'])}; file: {row['path']}")
+    def detail(row: dict) -> str:
+        texts = [f"{key}: {row[key]}" for key in ("paper", "claim", "cost") if row[key]]
+        count = f"{row['cells']} cell{'' if row['cells'] == 1 else 's'}"
+        return "\n".join([*texts, f"{count} on {', '.join(row['datasets'])}; file: {row['path']}"])
+
+    _echo_listing(describe_suites(), as_json, detail)
 
 
 from bench.commands.compare import compare  # noqa: E402
 from bench.commands.config import config  # noqa: E402
+from bench.commands.diagnose import diagnose  # noqa: E402
+from bench.commands.evaluate import evaluate  # noqa: E402
 from bench.commands.probe import probe  # noqa: E402
 from bench.commands.report import report  # noqa: E402
 from bench.commands.run import run  # noqa: E402
@@ -268,7 +275,9 @@ from bench.commands.samples import samples  # noqa: E402
 cli.add_command(run)
 cli.add_command(report)
 cli.add_command(compare)
+cli.add_command(evaluate)
 cli.add_command(samples)
+cli.add_command(diagnose)
 cli.add_command(probe)
 cli.add_command(config)
 list_.add_command(list_runs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -23,6 +24,7 @@ from typing import Any
 from bench.errors import ConfigError, closest
 from bench.settings import (
     BATCHING,
+    BN_SCALES,
     INIT_SCHEMES,
     PRECISIONS,
     DataConfig,
@@ -117,8 +119,13 @@ def describe_settings(cfg: RunConfig) -> list[dict[str, Any]]:
 
 
 def _field_type(section: Any, name: str) -> Any:
-    hints = typing.get_type_hints(type(section))
-    return hints[name]
+    return _type_hints(type(section))[name]
+
+
+@functools.cache
+def _type_hints(section_class: type) -> dict[str, Any]:
+    """A section's field types, resolved once: resolving them is most of the time a suite takes to expand."""
+    return typing.get_type_hints(section_class)
 
 
 def set_value(cfg: RunConfig, key: str, value: Any) -> None:
@@ -184,6 +191,26 @@ def validate(cfg: RunConfig) -> None:
          f"model.cnn_dilations must be positive integers, got {cfg.model.cnn_dilations}"),
         (cfg.model.cnn_channels >= 1, f"model.cnn_channels must be >= 1, got {cfg.model.cnn_channels}"),
         (cfg.model.bn_gamma >= 0, f"model.bn_gamma must be >= 0, got {cfg.model.bn_gamma}"),
+        (cfg.model.bn_scale in BN_SCALES,
+         f"model.bn_scale must be one of {', '.join(BN_SCALES)}, got '{cfg.model.bn_scale}'"),
+        (cfg.model.var_floor >= 0, f"model.var_floor must be >= 0, got {cfg.model.var_floor}"),
+        (0 <= cfg.model.var_dropout < 1, f"model.var_dropout must be in [0, 1), got {cfg.model.var_dropout}"),
+        (cfg.model.var_floor > 0 or cfg.model.var_dropout == 0,
+         "model.var_dropout needs model.var_floor > 0: a dropped variance would be 0"),
+        (cfg.model.delta_kl >= 0, f"model.delta_kl must be >= 0, got {cfg.model.delta_kl}"),
+        (cfg.model.delta_kl == 0 or not (cfg.model.bn_gamma or cfg.model.var_floor or cfg.model.var_dropout),
+         "model.delta_kl sets mu and sigma itself: it cannot be combined with model.bn_gamma, "
+         "model.var_floor or model.var_dropout (delta-vae with bn-vae or du-vae)"),
+        (cfg.train.gap_sentences >= 0,
+         f"train.gap_sentences must be >= 0 (0: off), got {cfg.train.gap_sentences}"),
+        (cfg.train.gap_steps >= 1, f"train.gap_steps must be >= 1, got {cfg.train.gap_steps}"),
+        (cfg.train.gap_samples >= 1, f"train.gap_samples must be >= 1, got {cfg.train.gap_samples}"),
+        (cfg.train.gap_lr > 0, f"train.gap_lr must be > 0, got {cfg.train.gap_lr}"),
+        (cfg.train.min_batch >= 1, f"train.min_batch must be >= 1, got {cfg.train.min_batch}"),
+        (cfg.model.bow_hidden >= 0, f"model.bow_hidden must be >= 0, got {cfg.model.bow_hidden}"),
+        (not cfg.model.dec_skip or cfg.model.decoder == "lstm",
+         f"model.dec_skip feeds z to the LSTM decoder's output layer; it needs model.decoder = \"lstm\", "
+         f"got '{cfg.model.decoder}'"),
         (cfg.model.init in INIT_SCHEMES,
          f"model.init must be one of {', '.join(INIT_SCHEMES)}, got '{cfg.model.init}'"),
         (cfg.train.optimizer in ("sgd", "adam"),

@@ -1,4 +1,5 @@
-"""Final test metrics of a trained model: IW NLL, PPL, KL, MI, AU and the ELBO.
+"""Final test metrics of a trained model: IW NLL, PPL, KL, MI, AU and the ELBO; the NLL and the ELBO's
+terms per sentence too.
 
 Speed comes from scoring many sentences x many samples per decoder call: the
 reference scores one sentence at a time. Each call holds at most
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -36,16 +38,24 @@ def split_batches(sentences: list[list[int]], batch_size: int = ENCODE_BATCH) ->
     return make_batches(sentences, batch_size)
 
 
-def evaluation_subset(sentences: list[list[int]], limit: int, seed: int) -> list[list[int]]:
-    """`limit` sentences drawn without replacement, in split order (all when limit is 0 or larger).
+def evaluation_indices(count: int, limit: int, seed: int) -> list[int]:
+    """Positions in a split of `count` sentences of the `limit` that are scored, in split order (all when
+    limit is 0 or larger).
 
     Seeded by the data split seed, not the run seed, so every remedy and every
     seed is scored on the same sentences and differences stay paired.
     """
+    if not limit or limit >= count:
+        return list(range(count))
+    chosen = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:limit]
+    return sorted(chosen.tolist())
+
+
+def evaluation_subset(sentences: list[list[int]], limit: int, seed: int) -> list[list[int]]:
+    """The sentences `evaluation_indices` picks (`sentences` itself when it picks all)."""
     if not limit or limit >= len(sentences):
         return sentences
-    chosen = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed))[:limit]
-    return [sentences[i] for i in sorted(chosen.tolist())]
+    return [sentences[i] for i in evaluation_indices(len(sentences), limit, seed)]
 
 
 def token_bounded_batches(sentences: list[list[int]], cells: int, samples: int) -> list[Batch]:
@@ -77,7 +87,7 @@ def encode_all(model: SentenceVAE, batches: list[Batch], device: torch.device) -
 @dataclass
 class ElboSums:
     """One pass of the one-sample ELBO over a split: its terms summed over sentences, and every
-    sentence's posterior parameters (in the order of the batches).
+    sentence's terms, posterior parameters and position (in the order of the batches).
 
     `neg_elbo` is the code's one name for the negative ELBO (rec + KL). Stored
     files keep their older keys, so that stored runs, checkpoints and the
@@ -95,6 +105,9 @@ class ElboSums:
     words: int
     mu: Tensor  # [N, nz], float32, on the model's device
     logvar: Tensor
+    rec_each: Tensor  # [N], float32, on the model's device
+    kl_each: Tensor
+    index: Tensor  # [N]: each sentence's position in the list the batches were cut from
 
     @property
     def neg_elbo(self) -> float:
@@ -119,7 +132,7 @@ def elbo_sums(
     """
     rec = kl = 0.0
     sentences = words = 0
-    mus, logvars = [], []
+    mus, logvars, recs, kls, indices = [], [], [], [], []
     with torch.inference_mode():
         for batch in batches:
             batch = batch.to(device)
@@ -132,7 +145,30 @@ def elbo_sums(
             words += batch.n_words
             mus.append(terms.mu.float())
             logvars.append(terms.logvar.float())
-    return ElboSums(rec, kl, sentences, words, torch.cat(mus), torch.cat(logvars))
+            recs.append(terms.rec.float())
+            kls.append(terms.kl.float())
+            indices.append(batch.index)
+    return ElboSums(rec, kl, sentences, words, torch.cat(mus), torch.cat(logvars), torch.cat(recs),
+                    torch.cat(kls), torch.cat(indices))
+
+
+SENTENCE_COLUMNS = ("sentence", "tokens", "nll_iw", "elbo_rec", "kl")
+
+
+@dataclass
+class Evaluation:
+    """The final metrics (metrics.json "test") and the same estimates per sentence.
+
+    `sentences` has one row per scored sentence, in split order, with
+    SENTENCE_COLUMNS: its position in the split (`sentence`), its word count
+    without `</s>` (`tokens`), its IW NLL, and its one-sample ELBO terms:
+    reconstruction `elbo_rec` = -log p(x|z) at one z ~ q(z|x), and the analytic
+    KL. Their means are the metrics' `nll`, `elbo_rec` and `kl`. They let a
+    report pair two models on the same sentences.
+    """
+
+    metrics: dict[str, Any]
+    sentences: pd.DataFrame
 
 
 def evaluate(
@@ -146,11 +182,30 @@ def evaluate(
     progress: bool = False,
     by_length: bool = False,
 ) -> dict[str, Any]:
-    """All final metrics on `sentences`; the model is put in eval mode (no dropout).
+    """All final metrics on `sentences` (`score` gives them per sentence too)."""
+    return score(model, sentences, cfg, seed=seed, device=device, autocast=autocast, progress=progress,
+                 by_length=by_length).metrics
+
+
+def score(
+    model: SentenceVAE,
+    sentences: list[list[int]],
+    cfg: EvalConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    autocast: Any,
+    progress: bool = False,
+    by_length: bool = False,
+    positions: list[int] | None = None,
+) -> Evaluation:
+    """All final metrics on `sentences`, and each sentence's; the model is put in eval mode (no dropout).
 
     `autocast` (a context manager, used twice) sets the precision of every model call. The per-batch
     MI (`eval.mi_estimator = "batch"`) is He et al.'s: analytic entropy, over batches of
     `eval.mi_batch` cut as their loader cuts them, of one sentence length each with `by_length`.
+    `positions`: each sentence's position in its split (default: its position in `sentences`).
+    Keeping the per-sentence values draws no extra noise and leaves every metric as it was.
     """
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -167,6 +222,7 @@ def evaluate(
 
     started = time.perf_counter()
     nll_total = 0.0
+    nll_each: list[tuple[Tensor, Tensor]] = []  # (positions in `sentences`, NLL) per batch
     samples = min(cfg.iw_samples, cfg.iw_chunk)
 
     def add_iw_nll(batch: Batch) -> None:
@@ -175,6 +231,7 @@ def evaluate(
         log_px = iw_log_marginal(mu_b, logvar_b, lambda z: model.log_likelihood(batch, z).float(),
                                  cfg.iw_samples, samples, generator)
         nll_total += float(-log_px.sum())
+        nll_each.append((batch.index.cpu(), -log_px.cpu()))
 
     batches = token_bounded_batches(sentences, cfg.iw_tokens, samples)
     with autocast:
@@ -182,7 +239,7 @@ def evaluate(
                          device, generator=generator, before=add_iw_nll)
     iw_seconds = time.perf_counter() - started
     count = len(sentences)
-    return {
+    metrics = {
         "nll": nll_total / count,
         "ppl": perplexity(nll_total, sums.words),
         "kl": sums.kl / count,
@@ -197,3 +254,20 @@ def evaluate(
         "n_words": sums.words,
         "timings": {"mi_au_s": mi_au_seconds, "iw_nll_s": iw_seconds},
     }
+    return Evaluation(metrics, _per_sentence(sentences, positions, nll_each, sums))
+
+
+def _per_sentence(sentences: list[list[int]], positions: list[int] | None,
+                  nll_each: list[tuple[Tensor, Tensor]], sums: ElboSums) -> pd.DataFrame:
+    """The SENTENCE_COLUMNS frame, in split order, from the per-batch values (in batch order)."""
+    nll = torch.empty(len(sentences), dtype=torch.float64)
+    for index, values in nll_each:
+        nll[index] = values.double()
+    rec, kl = (torch.empty(len(sentences), dtype=torch.float64) for _ in range(2))
+    order = sums.index.cpu()
+    rec[order], kl[order] = sums.rec_each.double().cpu(), sums.kl_each.double().cpu()
+    return pd.DataFrame({
+        "sentence": positions if positions is not None else range(len(sentences)),
+        "tokens": [len(sentence) for sentence in sentences],
+        "nll_iw": nll.numpy(), "elbo_rec": rec.numpy(), "kl": kl.numpy(),
+    }, columns=list(SENTENCE_COLUMNS))

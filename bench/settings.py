@@ -57,6 +57,7 @@ class DataConfig:
 INIT_SCHEMES = ("reference", "pytorch", "pytorch-encoder")
 BATCHING = ("padded", "by-length")  # how training sentences are cut into batches
 PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (autocast)
+BN_SCALES = ("fixed", "rms")  # how the scale of BatchNorm on the encoder mean is kept (BN-VAE, DU-VAE)
 
 
 @dataclass
@@ -72,10 +73,29 @@ class ModelConfig:
     decoder: str = setting("lstm", '"lstm" or "cnn" (dilated CNN, Yang et al. 2017)')
     cnn_dilations: tuple[int, ...] = setting((1, 2, 4), "dilation of each residual block of the CNN decoder")
     cnn_channels: int = setting(256, "channels of the CNN decoder")
-    bn_gamma: float = setting(0.0, "> 0: BatchNorm on the encoder mean with this fixed scale (BN-VAE)")
+    bn_gamma: float = setting(0.0, "> 0: BatchNorm on the encoder mean with this scale (BN-VAE; bn_scale)")
+    # The posterior families of DU-VAE and delta-VAE (bench/models/posterior.py).
+    bn_scale: str = setting("fixed", '"fixed": the BatchNorm scale stays at bn_gamma (BN-VAE); "rms": it '
+                                     'learns, and each pass rescales it to root mean square bn_gamma over '
+                                     'the units (DU-VAE)', added=True)
+    var_floor: float = setting(0.0, "added to every posterior variance: e^logvar + floor (DU-VAE: alpha / "
+                                    "(2 pi e), where a unit's entropy is 0)", added=True)
+    var_dropout: float = setting(0.0, "training only: each posterior variance above var_floor is dropped "
+                                      "with this rate, the kept ones scaled by 1 / (1 - rate) (DU-VAE)",
+                                 added=True)
+    var_gate: bool = setting(False, "var_floor and var_dropout act only while the training KL weight is 1 "
+                                    "(DU-VAE's code: not during its warm-up, in training or validation)",
+                             added=True)
+    delta_kl: float = setting(0.0, "> 0: delta-VAE's posterior (Razavi et al. 2019): sigma bounded and mu "
+                                   "set from it so that every unit's KL is >= this many nats", added=True)
     init: str = setting("reference", '"reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer '
                                      'defaults), or "pytorch-encoder" (BN-VAE\'s code: PyTorch defaults in '
                                      'the encoder, reference in the decoder)')
+    dec_skip: bool = setting(False, "the LSTM decoder's output layer reads [h_t; z], not h_t alone "
+                                    "(Skip-VAE, Dieng et al. 2019)", added=True)
+    bow_hidden: int = setting(0, "> 0: a bag-of-words head on z (this many tanh units) whose NLL of the "
+                                 "sentence's words joins the training loss; part of the decoder half "
+                                 "(Zhao et al. 2017)", added=True)
 
 
 @dataclass
@@ -103,6 +123,17 @@ class TrainConfig:
     precision: str = setting("fp32", '"fp32" or "bf16" (autocast) for the training steps')
     device: str = setting("cpu", '"cpu" or "cuda" (or "cuda:N"); same as --device')
     threads: int = setting(0, "torch threads; 0: torch's default, or cores / jobs in a suite")
+    # The amortisation gap (bench/amortisation.py): measured, never trained on, so training is the same.
+    min_batch: int = setting(1, "training batches with fewer sentences are skipped (DU-VAE's code: 16)",
+                             added=True)
+    gap_sentences: int = setting(0, "amortisation gap (Cremer et al. 2018) at each epoch end on this many "
+                                    "validation sentences, a fixed seeded subset; 0: off", added=True)
+    gap_steps: int = setting(100, "Adam steps on each of those sentences' own q(z|x), from the encoder's "
+                                  "output, decoder fixed", added=True)
+    gap_samples: int = setting(1, "z samples per sentence in each of those steps, and in the two ELBOs "
+                                  "compared (the same draws for both)", added=True)
+    gap_lr: float = setting(0.01, "learning rate of those Adam steps (Cremer et al.: 1e-3, run to "
+                                  "convergence)", added=True)
 
     @property
     def by_length(self) -> bool:

@@ -29,7 +29,8 @@ from bench.allocator import retain_freed_memory
 from bench.config import REMEDY_RECORD, RunConfig, build_config, changed_settings, validate
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
-from bench.evaluate import evaluate, evaluation_subset
+from bench.evaluate import Evaluation, evaluation_indices, score
+from bench.models import SentenceVAE
 from bench.run_states import RunState
 from bench.store import CHECKPOINT
 from bench.train import Trainer, autocast
@@ -101,7 +102,9 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _environment(cfg: RunConfig) -> dict[str, Any]:
+def environment(cfg: RunConfig) -> dict[str, Any]:
+    """Where and with what `cfg`'s run (or a re-evaluation of it) ran: recorded, not config, so not in
+    the run id."""
     return {
         "device": cfg.train.device,
         "device_name": torch.cuda.get_device_name() if cfg.train.device.startswith("cuda")
@@ -153,7 +156,7 @@ def _execute(
         torch.set_num_threads(cfg.train.threads)
     store.write_json(folder / store.CONFIG, plan.run.record())
     base: dict[str, Any] = {
-        **_identity(cfg, suite), **_environment(cfg),
+        **_identity(cfg, suite), **environment(cfg),
         "data": plan.corpus.source,  # the files read and their sha256: not config, so not in the run id
     }
     started = time.perf_counter()
@@ -163,17 +166,12 @@ def _execute(
         trainer.tracker = tracker
         fit = trainer.fit(folder / CHECKPOINT, progress)
         eval_started = time.perf_counter()
-        sentences = evaluation_subset(
-            plan.corpus.splits[cfg.eval.split], cfg.eval.max_sentences, cfg.data.split_seed
-        )
-        test = evaluate(
-            trainer.model, sentences, cfg.eval, seed=cfg.seed,
-            device=trainer.device, autocast=autocast(cfg.eval.precision, cfg.train.device),
-            progress=progress, by_length=cfg.train.by_length,
-        )
+        evaluation = final_evaluation(trainer.model, plan.corpus, cfg, trainer.device, progress)
+        test = evaluation.metrics
         eval_seconds = time.perf_counter() - eval_started
         store.save_torch(folder / store.MODEL, trainer.model.state_dict())
-        tables = _write_traces(folder, trainer)
+        tables = [*_write_traces(folder, trainer),
+                  store.write_table(folder, store.PER_SENTENCE, evaluation.sentences)]
         metrics = {
             **base, **fit.fields(), "status": RunState.FINISHED.value, "test": test,
             "model": describe_model(trainer.model),
@@ -196,6 +194,20 @@ def _execute(
         }
         store.write_json(folder / store.METRICS, metrics)
         return metrics
+
+
+def final_evaluation(model: SentenceVAE, corpus: Corpus, cfg: RunConfig, device: torch.device,
+                     progress: bool = False) -> Evaluation:
+    """`cfg.eval`'s evaluation of `model`: on its split, or the seeded subset of it, each sentence
+    indexed by its position in the split; at the end of a run and when `collapse-bench evaluate`
+    re-scores a stored model."""
+    split = corpus.splits[cfg.eval.split]
+    positions = evaluation_indices(len(split), cfg.eval.max_sentences, cfg.data.split_seed)
+    return score(
+        model, [split[i] for i in positions], cfg.eval, seed=cfg.seed, device=device,
+        autocast=autocast(cfg.eval.precision, cfg.train.device), progress=progress,
+        by_length=cfg.train.by_length, positions=positions,
+    )
 
 
 def _identity(cfg: RunConfig, suite: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ disk) is never half-read either: every reader here checks that the file reads
 whole (JSON parses, a .pt file's CRCs, a table's page checksums) and raises
 `Damaged` naming it, and a finished run's metrics.json records the sha256 of
 its other files, which `damage` compares. A process writing a run holds the run's lock, so two
-workers (or two suites sharing a store) never write the same folder.
+workers (or two suites sharing a store) never write the same folder. A finished run's files are never
+rewritten: a later re-evaluation of its model (`collapse-bench evaluate`, bench/reevaluation.py) goes
+to `evaluations/<key>/` beside them, with its own lock, record and digests.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"  # the training state after the last epoch end, while a run is unfinished
 CURVE = "curve"  # per-step training curve (step, epoch, kl_weight, rec, kl, elbo, mi, au)
 SNAPSHOTS = "posterior_mean"  # table of He et al.'s posterior-mean points (nz = 1 runs)
+PER_SENTENCE = "per_sentence"  # per scored sentence: sentence, tokens, nll_iw, elbo_rec, kl (bench.evaluate)
+TABLES = (CURVE, SNAPSHOTS, PER_SENTENCE)  # a finished run's tables; runs stored before one lack it
+EVALUATIONS = "evaluations"  # re-evaluations of the stored model (`collapse-bench evaluate`), one folder each
+EVALUATION = "evaluation.json"  # in evaluations/<key>/: the settings, the time and the metrics, written last
 PROBE = "probe.json"  # the sentiment probe's result (`collapse-bench probe`), on labelled datasets
 LOCK = ".lock"
 SUITE = "suite.json"  # what the suite was when last run: its cells and where it came from
@@ -228,7 +234,7 @@ def parquet_available() -> bool:
     return True
 
 
-def write_table(folder: Path, stem: str, rows: list[dict[str, Any]]) -> Path:
+def write_table(folder: Path, stem: str, rows: list[dict[str, Any]] | pd.DataFrame) -> Path:
     """A table as `<stem>.parquet` when pyarrow is there, `<stem>.csv` otherwise."""
     frame = pd.DataFrame(rows)
     if parquet_available():
@@ -257,6 +263,22 @@ def read_table(folder: Path, stem: str) -> pd.DataFrame | None:
         raise _damaged(path, exc) from None
 
 
+def evaluation_dir(run: Path, key: str) -> Path:
+    """Where the re-evaluation of `run`'s model with the eval settings hashed to `key` is stored."""
+    return run / EVALUATIONS / key
+
+
+def read_evaluation(folder: Path) -> dict[str, Any] | None:
+    """The record of the re-evaluation in `folder`, None when there is none (or it did not finish);
+    Damaged when the record or its table does not read whole or differs from the digest it recorded."""
+    if not (folder / EVALUATION).exists():
+        return None
+    record = read_json(folder / EVALUATION)
+    read_table(folder, PER_SENTENCE)
+    _check_digests(folder, record.get("files", {}))
+    return record
+
+
 def run_status(folder: Path) -> RunState | None:
     """FINISHED, FAILED, DAMAGED (a file of it does not read whole: run it again), or None when the
     run has not ended."""
@@ -282,7 +304,7 @@ def damage(folder: Path) -> str | None:
         if metrics["status"] == RunState.FINISHED:
             read_json(folder / CONFIG)
             check_torch_file(folder / MODEL)
-            for stem in (CURVE, SNAPSHOTS):
+            for stem in TABLES:
                 read_table(folder, stem)
             _check_digests(folder, metrics.get("files", {}))  # runs stored before digests have none
     except Damaged as exc:

@@ -31,7 +31,14 @@ else:  # pragma: no cover - Python 3.10
 
 SUITES_DIR = Path(__file__).parent / "suites"
 GRID_KEYS = ("datasets", "remedies", "seeds", "label", *SECTIONS)
-TOP_KEYS = ("name", "description", *GRID_KEYS, "extra")
+# What a suite says of itself (`collapse-bench list suites`): optional free text, in no run's config.
+TEXT_KEYS = {
+    "description": "what the suite measures",
+    "paper": "the paper it reproduces",
+    "claim": "the paper's claim, as the prediction the verdict rules decide",
+    "cost": "its measured or estimated wall time, and on what",
+}
+TOP_KEYS = ("name", *TEXT_KEYS, *GRID_KEYS, "extra")
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,6 @@ class Grid:
     seeds: tuple[int, ...]
     settings: dict[str, Any]
     label: str | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.datasets) * len(self.remedies) * len(self.seeds)
 
 
 _DEFAULTS = Grid(datasets=(), remedies=(), seeds=(0,), settings={})  # what the suite body inherits
@@ -132,21 +135,27 @@ def load_suite(
 
 
 def describe_suites() -> list[dict[str, Any]]:
-    """Rows for `collapse-bench list suites`: name, description, datasets, cell count, file."""
-    rows = []
-    for name in builtin_suites():
-        path = SUITES_DIR / f"{name}.toml"
-        where = _where(path)
-        try:
-            _, description, grids = _parse(_read(path, where), where, name, SUITES_DIR)
-        except ConfigError as exc:
-            rows.append({"name": name, "description": f"broken: {exc}", "datasets": [], "cells": 0,
-                         "path": str(path)})
-            continue
-        datasets = sorted({entry.value for grid in grids for entry in grid.datasets})
-        rows.append({"name": name, "description": description, "datasets": datasets,
-                     "cells": sum(grid.size for grid in grids), "path": str(path)})
-    return rows
+    """Rows for `collapse-bench list suites`, one per built-in suite (see `describe_suite`)."""
+    return [describe_suite(SUITES_DIR / f"{name}.toml") for name in builtin_suites()]
+
+
+def describe_suite(path: Path) -> dict[str, Any]:
+    """A suite file's name, texts (description, paper, claim, cost), datasets, cells and path.
+
+    `cells` counts distinct runs as `load_suite` makes them (a cell that two grids share once),
+    resolving every cell's config but loading no data. A file that fails a check is listed as
+    broken, with the reason.
+    """
+    where = _where(path)
+    try:
+        raw = _read(path, where)
+        name, _, grids = _parse(raw, where, path.stem, path.parent)
+        cells = len(_expand(grids, {}, where, path.parent))
+    except ConfigError as exc:
+        return {"name": path.stem, **dict.fromkeys(TEXT_KEYS, ""), "description": f"broken: {exc}",
+                "datasets": [], "cells": 0, "path": str(path)}
+    datasets = sorted({entry.value for grid in grids for entry in grid.datasets})
+    return {"name": name, **_texts(raw, where), "datasets": datasets, "cells": cells, "path": str(path)}
 
 
 # ------------------------------------------------------------------- reading
@@ -184,9 +193,7 @@ def _parse(raw: dict[str, Any], where: str, default_name: str, base: Path) -> tu
         check_suite_name(name)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{where}: description must be a string, got {description!r}")
+    description = _texts(raw, where)["description"]
     for key in ("datasets", "remedies"):
         if key not in raw:
             raise ConfigError(f"{where}: '{key}' is required (a list; see docs/suites.md)")
@@ -198,6 +205,15 @@ def _parse(raw: dict[str, Any], where: str, default_name: str, base: Path) -> tu
         _check_keys(table, GRID_KEYS, f"{where}, extra[{index}]")
         grids.append(_grid(table, f"{where}, extra[{index}]", grids[0], base))
     return name, description, grids
+
+
+def _texts(raw: dict[str, Any], where: str) -> dict[str, str]:
+    """The suite's free-text keys (TEXT_KEYS), "" where absent; a value that is not a string is bad input."""
+    texts = {key: raw.get(key, "") for key in TEXT_KEYS}
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string ({TEXT_KEYS[key]}), got {value!r}")
+    return texts
 
 
 def _grid(table: dict[str, Any], where: str, parent: Grid, base: Path) -> Grid:

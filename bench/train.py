@@ -102,8 +102,9 @@ class Trainer:
         self.model: SentenceVAE = build_model(len(corpus.vocab), cfg.model).to(self.device)
         self.train_batches = make_batches(corpus.splits["train"], cfg.train.batch_size,
                                           by_length=cfg.train.by_length)
-        if cfg.model.bn_gamma > 0:  # BatchNorm cannot normalise one sentence; BN-VAE's code skips it too
-            self.train_batches = [batch for batch in self.train_batches if len(batch) > 1]
+        smallest = max(cfg.train.min_batch, 2 if cfg.model.bn_gamma > 0 else 1)  # BatchNorm cannot normalise
+        # one sentence; BN-VAE's code skips it too
+        self.train_batches = [batch for batch in self.train_batches if len(batch) >= smallest]
         self.horizon = Horizon(steps_per_epoch=len(self.train_batches), epochs=cfg.train.epochs)
         self.valid_batches = split_batches(corpus.splits["valid"])
         # He et al.'s per-batch MI (the aggressive stop rule) is taken over validation batches cut as the
@@ -158,13 +159,18 @@ class Trainer:
             yield self.train_batches[index].to(self.device)
 
     def loss_on(self, batch: Batch, kl_weight: float | None = None) -> tuple[Tensor, LossTerms]:
-        """Per-sentence training loss [B] (rec + weight x the remedy's KL term, on its decoder inputs)."""
+        """Per-sentence training loss [B]: rec + weight x the remedy's KL term + its extra term, on its
+        decoder inputs, + the model's bag-of-words loss when it has the head."""
         weight = self.kl_weight_now if kl_weight is None else kl_weight
         inputs = self.remedy.decoder_inputs(batch.inputs, UNK, self.generator)
         with autocast(self.cfg.train.precision, self.cfg.train.device):
             terms = self.model.loss_terms(batch, inputs=inputs)
-        penalty = self.remedy.kl_term(terms.kl_per_dim.float())
-        return terms.rec.float() + weight * penalty, terms
+        kl_per_dim = terms.kl_per_dim.float()
+        loss = terms.rec.float() + weight * self.remedy.kl_term(kl_per_dim)
+        loss = loss + self.remedy.extra_loss(kl_per_dim, self.step, self.horizon)
+        if terms.aux is not None:
+            loss = loss + terms.aux.float()
+        return loss, terms
 
     def update(
         self, batch: Batch, *, encoder: bool = True, decoder: bool = True, kl_weight: float | None = None
@@ -190,6 +196,7 @@ class Trainer:
             self.enc_opt.step()
         if decoder:
             self.dec_opt.step()
+        self.remedy.after_update(terms.kl_per_dim.detach().float(), encoder, decoder)
         self.last_terms = terms
         if self.gradient_steps is not None:
             self.gradient_steps += 1
@@ -258,6 +265,7 @@ class Trainer:
         self.model.train()
         batch = batch.to(self.device)
         self.kl_weight_now = self.remedy.kl_weight(self.step, self.horizon)
+        self.model.follow_kl_weight(self.kl_weight_now)
         self.scale_step_lr(self.remedy.lr_factor(self.step, self.horizon))
         self.last_terms = None
         if not self.remedy.train_step(self, batch):
@@ -340,6 +348,10 @@ class Trainer:
     def end_of_epoch(self) -> dict[str, float]:
         """Validate, let the remedy react, then select the model and maybe halve the lr."""
         val = self.evaluate_split()
+        if self.cfg.train.gap_sentences:  # measured on its own generator: training stays the same
+            from bench.amortisation import validation_gap
+
+            val.update(validation_gap(self.model, self.corpus.splits["valid"], self.cfg, self.device))
         if self.cfg.train.snapshot_every:
             self.snapshot()
         self.remedy.on_epoch_end(self, val)

@@ -84,7 +84,8 @@ class TrainerView(Protocol):
     ) -> Tensor:
         """One gradient step on `batch` for the chosen halves; the per-sentence training loss [B] it took.
 
-        The loss is rec + KL weight x `kl_term`, with the remedy's decoder
+        The loss is rec + KL weight x `kl_term` + `extra_loss` (+ the model's
+        bag-of-words loss, if it has the head), with the remedy's decoder
         inputs, detached; `kl_weight` None means this step's weight.
         """
 
@@ -134,6 +135,12 @@ class Remedy:
         return kl_per_dim.sum(dim=-1)
 
     @hook(Combine.OWNER)
+    def extra_loss(self, kl_per_dim: Tensor, step: int, horizon: Horizon) -> Tensor:
+        """Each training loss: a per-sentence term [B] added outside the KL weight, any sign (a Lagrange
+        term, a rate target); a function of its arguments and the remedy's state. Default 0."""
+        return kl_per_dim.new_zeros(kl_per_dim.shape[0])
+
+    @hook(Combine.OWNER)
     def decoder_inputs(self, inputs: Tensor, unk: int, generator: torch.Generator) -> Tensor:
         """Each training step: the decoder's input tokens [B, T]; never the targets."""
         return inputs
@@ -149,6 +156,11 @@ class Remedy:
     def train_step(self, trainer: TrainerView, batch: Batch) -> bool:
         """Each training step, after the KL weight and lr are set: True if this remedy took the step."""
         return False
+
+    @hook(Combine.EACH)
+    def after_update(self, kl_per_dim: Tensor, encoder: bool, decoder: bool) -> None:
+        """After each gradient step (`update`, one-half steps included), with the KL [B, nz] it was taken
+        on, detached, and which halves stepped: state that moves with the model (a Lagrange multiplier)."""
 
     @hook(Combine.EACH)
     def on_epoch_end(self, trainer: TrainerView, val_metrics: dict[str, float]) -> None:

@@ -38,6 +38,12 @@ BUILTIN_MODULES: dict[str, str] = {
     "beta": "remedies.beta",
     "bn-vae": "remedies.bn_vae",
     "pretrain-fb": "remedies.pretrain_fb",
+    "du-vae": "remedies.du_vae",
+    "delta-vae": "remedies.delta_vae",
+    "skip-vae": "remedies.skip_vae",
+    "bow": "remedies.bow",
+    "min-rate": "remedies.min_rate",
+    "capacity": "remedies.capacity",
 }
 
 _registered: dict[str, type[Remedy]] = {}

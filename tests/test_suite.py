@@ -80,8 +80,9 @@ class TestExpansion:
 class TestBuiltInSuites:
     def test_every_built_in_suite_parses(self):
         rows = describe_suites()
-        assert {row["name"] for row in rows} == {"demo", "ptb-small", "yelp-short", "yelp-short-pytorch-init",
-                                                 "he2019"}
+        assert {row["name"] for row in rows} == set(builtin_suites())
+        shipped = {"demo", "ptb-small", "yelp-short", "yelp-short-pytorch-init", "he2019", "bowman2016"}
+        assert shipped <= set(builtin_suites())
         assert not [row for row in rows if row["description"].startswith("broken")]
 
     def test_demo_runs_every_built_in_remedy_and_the_posterior_mean_cells(self):
@@ -95,7 +96,7 @@ class TestBuiltInSuites:
         schedules = [cell for cell in suite.cells if cell.config.model.init == "pytorch"]
         assert {registry.parse(cell.config.remedy).name for cell in schedules} == {
             "none", "kl-annealing", "cyclical", "word-dropout"}
-        assert len(suite.cells) == 10 * 3 + 2 + 4 * 3
+        assert len(suite.cells) == 16 * 3 + 2 + 4 * 3
 
     def test_every_grid_of_a_built_in_suite_has_a_label_that_leaves_run_ids_alone(self):
         for name in builtin_suites():
@@ -112,7 +113,7 @@ class TestBuiltInSuites:
         for name in builtin_suites():
             assert name in result.output
         rows = json.loads(invoke("list", "suites", "--json").output)
-        assert next(row for row in rows if row["name"] == "demo")["cells"] == 44
+        assert next(row for row in rows if row["name"] == "demo")["cells"] == 62
 
 
 TOP = 'remedies = ["none"]'

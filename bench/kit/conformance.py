@@ -114,6 +114,16 @@ def check_kl_term_is_per_sentence(spec: str) -> None:
              "kl_term is negative or not finite")
 
 
+def check_extra_loss_is_per_sentence(spec: str) -> None:
+    """`extra_loss` turns [B, nz] KL into a finite [B] term at any step (of any sign: a Lagrange term)."""
+    kl = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
+    remedy = registry.parse(spec)
+    for step in (0, 7, 1000):
+        term = remedy.extra_loss(kl, step, Horizon(steps_per_epoch=7, epochs=5))
+        _require(term.shape == (6,), f"extra_loss of a [6, 3] KL has shape {tuple(term.shape)}, not [6]")
+        _require(bool(torch.all(torch.isfinite(term))), f"extra_loss at step {step} is not finite")
+
+
 def check_cites_a_paper(spec: str) -> None:
     """`paper` and the docstring's first line (what `list remedies` shows) cite the method's paper."""
     for part in registry.parse(spec).parts():
@@ -121,8 +131,9 @@ def check_cites_a_paper(spec: str) -> None:
         _require(bool(re.search(r"(19|20)\d\d", cls.paper)),
                  f"{cls.__name__}: set `paper` to 'Author et al. YEAR, ...'")
         first_line = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
-        _require(bool(re.search(r"et al\. (19|20)\d\d", first_line)),
-                 f"{cls.__name__}: the docstring's first line should cite the paper (Author et al. YEAR)")
+        _require(bool(re.search(r"(et al\.|(&|and) [A-Z]\w+) (19|20)\d\d", first_line)),
+                 f"{cls.__name__}: the docstring's first line should cite the paper (Author et al. YEAR, "
+                 "or A & B YEAR)")
 
 
 def check_one_training_step(spec: str) -> None:
@@ -179,8 +190,8 @@ def _driven(spec: str) -> Trainer:
 CHECKS: tuple[Check, ...] = (
     check_builds_with_defaults, check_spec_round_trips, check_configure_leaves_the_remedy_as_it_was,
     check_schedules_stay_in_range, check_decoder_inputs_keep_shape_and_targets,
-    check_kl_term_is_per_sentence, check_cites_a_paper, check_one_training_step,
-    check_epoch_end_takes_the_validation_metrics, check_state_round_trips,
+    check_kl_term_is_per_sentence, check_extra_loss_is_per_sentence, check_cites_a_paper,
+    check_one_training_step, check_epoch_end_takes_the_validation_metrics, check_state_round_trips,
 )
 
 

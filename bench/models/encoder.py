@@ -7,14 +7,19 @@ from torch import Tensor, nn
 
 from bench.config import ModelConfig
 from bench.data.vocab import PAD
+from bench.models.posterior import delta_posterior, floored_logvar, rescale_to_rms, sigma_bounds
 
 
 class LSTMEncoder(nn.Module):
     """Reads `<s> x </s>`; the last hidden state gives (mu, logvar) by one bias-free Linear.
 
-    With `bn_gamma > 0` the mean goes through BatchNorm with its scale fixed at
-    gamma and a learnable shift (BN-VAE, Zhu et al. 2020): the expected KL is
-    then bounded below by nz * gamma^2 / 2, so it cannot collapse.
+    With `bn_gamma > 0` the mean goes through BatchNorm with scale gamma and a
+    learnable shift (BN-VAE, Zhu et al. 2020): the expected KL is then bounded
+    below by nz * gamma^2 / 2, so it cannot collapse. `bn_scale = "rms"` lets
+    the scale learn at root mean square gamma (DU-VAE). `var_floor` and
+    `var_dropout` are DU-VAE's variance (with `var_gate`, only while the
+    training KL weight is 1, as their code), `delta_kl` delta-VAE's whole
+    posterior (bench/models/posterior.py).
     """
 
     def __init__(self, vocab_size: int, cfg: ModelConfig) -> None:
@@ -23,10 +28,16 @@ class LSTMEncoder(nn.Module):
         self.lstm = nn.LSTM(cfg.emb, cfg.enc_hidden, batch_first=True)
         self.to_gaussian = nn.Linear(cfg.enc_hidden, 2 * cfg.nz, bias=False)
         self.bn: nn.BatchNorm1d | None = None
+        self.bn_rms = cfg.bn_gamma if cfg.bn_scale == "rms" else 0.0  # 0: the scale stays fixed
         if cfg.bn_gamma > 0:
             self.bn = nn.BatchNorm1d(cfg.nz)
-            self.bn.weight.requires_grad_(False)
+            self.bn.weight.requires_grad_(bool(self.bn_rms))
             nn.init.constant_(self.bn.weight, cfg.bn_gamma)
+        self.var_floor, self.var_dropout = cfg.var_floor, cfg.var_dropout
+        self.var_gate = cfg.var_gate
+        self.full_kl_weight = True  # the trainer's KL weight is 1 (set by `SentenceVAE.follow_kl_weight`)
+        self.delta_kl = cfg.delta_kl
+        self.sigma_bounds = sigma_bounds(cfg.delta_kl) if cfg.delta_kl > 0 else None
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """tokens [B, L] (`<s> x </s>` + padding), lengths [B] = n + 1 -> mu, logvar [B, nz].
@@ -38,5 +49,11 @@ class LSTMEncoder(nn.Module):
         last = outputs[torch.arange(tokens.shape[0], device=tokens.device), lengths]
         mu, logvar = self.to_gaussian(last).chunk(2, dim=-1)
         if self.bn is not None:
+            if self.bn_rms:
+                rescale_to_rms(self.bn.weight, self.bn_rms)
             mu = self.bn(mu)
+        if (self.var_floor or self.var_dropout) and (self.full_kl_weight or not self.var_gate):
+            logvar = floored_logvar(logvar, self.var_floor, self.var_dropout, self.training)
+        if self.sigma_bounds is not None:
+            mu, logvar = delta_posterior(mu, logvar, self.delta_kl, self.sigma_bounds)
         return mu, logvar

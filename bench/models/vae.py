@@ -16,7 +16,9 @@ from torch import Tensor, nn
 from bench.config import ModelConfig
 from bench.data.batching import Batch
 from bench.data.vocab import PAD
+from bench.errors import ConfigError
 from bench.metrics import gaussian_kl_per_dim, sample_posterior
+from bench.models.bow import BagOfWords, bag_nll
 from bench.models.encoder import LSTMEncoder
 from bench.models.init import initialise_model
 from bench.models.lstm_decoder import LSTMDecoder
@@ -30,6 +32,8 @@ class LossTerms:
     kl_per_dim: Tensor  # [B, nz] analytic KL(q(z|x) || N(0, I)) per latent unit
     mu: Tensor  # [B, nz]
     logvar: Tensor  # [B, nz]
+    aux: Tensor | None = None  # [B] auxiliary training loss of the model's own head (bag of words), on
+    # the same z as rec; None without one. Not part of the ELBO: training adds it, metrics never read it.
 
     @property
     def kl(self) -> Tensor:
@@ -37,11 +41,28 @@ class LossTerms:
 
 
 class SentenceVAE(nn.Module):
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, nz: int) -> None:
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, nz: int, bow: BagOfWords | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.nz = nz
+        if bow is not None:
+            # A part of the generative half, as in Zhao et al.'s code (the "generationNetwork" scope): the
+            # decoder's optimiser steps it, its init and `reset_decoder` reach it, and an encoder-only
+            # step (aggressive training) leaves it alone.
+            decoder.add_module("bow", bow)
+
+    @property
+    def bow(self) -> BagOfWords | None:
+        """The bag-of-words head on z (`model.bow_hidden` > 0), held by the decoder; None without one."""
+        return getattr(self.decoder, "bow", None)
+
+    def follow_kl_weight(self, weight: float) -> None:
+        """Tell the encoder the training KL weight: DU-VAE's variance floor and dropout act only at 1."""
+        if isinstance(self.encoder, LSTMEncoder):
+            self.encoder.full_kl_weight = weight >= 1.0
 
     def encode(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """q(z|x) parameters for each sentence: mu, logvar [B, nz]."""
@@ -70,15 +91,19 @@ class SentenceVAE(nn.Module):
         inputs: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> LossTerms:
-        """One-sample ELBO terms, the training objective's ingredients."""
+        """One-sample ELBO terms, the training objective's ingredients (and the bag-of-words loss on the
+        same z, when the model has the head)."""
         mu, logvar = self.encode(batch)
         z = sample_posterior(mu, logvar, 1, generator)
         rec = -self.log_likelihood(batch, z, inputs).squeeze(1)
-        return LossTerms(rec=rec, kl_per_dim=gaussian_kl_per_dim(mu, logvar), mu=mu, logvar=logvar)
+        aux = None if self.bow is None else bag_nll(self.bow(z.squeeze(1)), batch.targets)
+        return LossTerms(rec=rec, kl_per_dim=gaussian_kl_per_dim(mu, logvar), mu=mu, logvar=logvar, aux=aux)
 
 
 def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
     """Build the VAE the config describes, initialised by `cfg.init`."""
+    if cfg.dec_skip and cfg.decoder != "lstm":
+        raise ConfigError(f"model.dec_skip: only the LSTM decoder has skip connections, not '{cfg.decoder}'")
     encoder = LSTMEncoder(vocab_size, cfg)
     if cfg.decoder == "cnn":
         from bench.models.cnn_decoder import DilatedCNNDecoder
@@ -86,6 +111,7 @@ def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
         decoder: nn.Module = DilatedCNNDecoder(vocab_size, cfg)
     else:
         decoder = LSTMDecoder(vocab_size, cfg)
-    model = SentenceVAE(encoder, decoder, cfg.nz)
+    bow = BagOfWords(cfg.nz, cfg.bow_hidden, vocab_size) if cfg.bow_hidden > 0 else None
+    model = SentenceVAE(encoder, decoder, cfg.nz, bow)
     initialise_model(model, cfg.init)
     return model

@@ -55,7 +55,8 @@ FAMILIES = (CONTROLS, SCHEDULES, ENCODER, KL_TERM, DECODER, OTHER)
 FAMILY_OF = {
     "none": CONTROLS, "kl-annealing": SCHEDULES, "cyclical": SCHEDULES, "aggressive": ENCODER,
     "pretrain-fb": ENCODER, "beta": KL_TERM, "free-bits": KL_TERM, "bn-vae": KL_TERM,
-    "word-dropout": DECODER, "dilated-cnn": DECODER,
+    "word-dropout": DECODER, "dilated-cnn": DECODER, "du-vae": KL_TERM, "delta-vae": KL_TERM,
+    "min-rate": KL_TERM, "capacity": KL_TERM, "skip-vae": OTHER, "bow": OTHER,
 }
 @dataclass(frozen=True)
 class RemedyStyle:

@@ -94,7 +94,9 @@ def remedy_settings(runs: pd.DataFrame) -> pd.Series:
 # The parameters that decide what a built-in remedy does: kept in its label even when the store holds one
 # spec of it, so no table or legend reads "beta" for beta = 0.4.
 DECIDING_PARAMETERS = {"beta": ("beta",), "free-bits": ("lam",), "bn-vae": ("gamma",),
-                       "cyclical": ("cycles",), "word-dropout": ("keep",), "dilated-cnn": ("size",)}
+                       "cyclical": ("cycles",), "word-dropout": ("keep",), "dilated-cnn": ("size",),
+                       "du-vae": ("gamma",), "delta-vae": ("delta",), "min-rate": ("rate",),
+                       "capacity": ("target",)}
 
 
 def short_labels(specs: Iterable[str], *, deciding: bool = True) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The mission table: every remedy with its paper, its authors' code, how its fidelity was checked, and
 the verdicts the committed suites gave it.
 
-    python -m bench.report.mission            # rewrites docs/results/mission.csv, then README's block
+    python -m bench.report.mission && python -m bench.report.pages README.md
 
 Two inputs, both committed: docs/results/remedies.csv, written by hand (one row per registered
 remedy: the paper, the authors' repository, the fidelity checks that ran and what they found, as
@@ -23,7 +23,7 @@ from bench.markdown import markdown_table
 DOCS_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 REMEDIES = "remedies.csv"  # remedy, paper, authors_code, fidelity
 MISSION = "mission.csv"
-README = DOCS_RESULTS.parents[1] / "README.md"
+README = DOCS_RESULTS.parents[1] / "README.md"  # whose table pages.py draws from MISSION
 
 
 def remedy_names(spec: str) -> str:
@@ -66,14 +66,11 @@ def mission_markdown(table: pd.DataFrame) -> str:
 
 def main(argv: list[str]) -> int:
     if argv:
-        print("usage: python -m bench.report.mission  (rewrites docs/results/mission.csv and README's table)",
-              file=sys.stderr)
+        print("usage: python -m bench.report.mission  (rewrites docs/results/mission.csv; then "
+              "`python -m bench.report.pages README.md` redraws README's table)", file=sys.stderr)
         return 2
-    from bench.report import pages  # which draws its tables with this module's renderer
-
     mission_table().to_csv(DOCS_RESULTS / MISSION, index=False)
-    README.write_text(pages.refreshed(README), encoding="utf-8")
-    print(f"{DOCS_RESULTS / MISSION} and {README.name} rewritten")
+    print(f"{DOCS_RESULTS / MISSION} rewritten; now: python -m bench.report.pages README.md")
     return 0
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from bench.report.figures_bars import metric_bars
 from bench.report.figures_common import FigureFile
 from bench.report.figures_curves import kl_curves, mi_au_curves
+from bench.report.figures_gap import gap_curves
 from bench.report.figures_posterior import posterior_mean
 from bench.report.figures_probe import sentiment_probe
 from bench.report.figures_rate import rate_distortion
@@ -30,16 +31,18 @@ def _with_escapes(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def all_figures(runs: pd.DataFrame, summary: pd.DataFrame, curves: pd.DataFrame, snapshots: pd.DataFrame,
-                order: list[str]) -> list[FigureFile]:
-    """Every figure the store has data for, in report order."""
-    runs_, summary_, curves_, snapshots_ = (_with_escapes(frame, runs)
-                                            for frame in (runs, summary, curves, snapshots))
+                order: list[str], validation: pd.DataFrame | None = None) -> list[FigureFile]:
+    """Every figure the store has data for, in report order; `validation`: per-epoch amortisation gaps."""
+    runs_, summary_, curves_, snapshots_, validation_ = (
+        _with_escapes(frame, runs) for frame in (runs, summary, curves, snapshots,
+                                                 pd.DataFrame() if validation is None else validation))
     shown = order
     styles = remedy_styles(shown)
     figures: list[FigureFile | None] = [
         metric_bars(runs_, summary_, shown, styles),
         kl_curves(curves_, shown, styles),
         mi_au_curves(curves_, shown, styles),
+        gap_curves(validation_, shown, styles),
         rate_distortion(runs_, shown, styles),
         sentiment_probe(runs_, shown, styles),
         *posterior_mean(snapshots_, shown, styles),

@@ -18,6 +18,7 @@ import pandas as pd
 from bench import store
 from bench.markdown import markdown_table, number, p_value, signed
 from bench.report.baseline import conditions_without, remedy_order, resolve_baseline
+from bench.report.diagnoses import diagnosis_markdown, validation_table, with_diagnoses
 from bench.report.escape import NULL_QUANTILE, mi_null_threshold
 from bench.report.latex import latex_table
 from bench.report.plots import FigureFile, all_figures
@@ -30,6 +31,7 @@ from bench.report.runs_frame import (
     load_runs,
     shared_eval_files,
 )
+from bench.report.sentence_tests import sentence_markdown, with_sentence_tests
 from bench.report.summaries import (
     METRIC,
     METRICS,
@@ -63,15 +65,18 @@ def build_report(store_dir: Path, out: Path | None = None, baseline: str = "none
     out = Path(out) if out is not None else store_dir / "report"
     damaged: list[str] = []  # runs and tables left out because a file of theirs does not read whole
     runs = with_escapes(load_runs(store_dir, damaged))  # ConfigError on an empty store, before any write
+    curves = load_run_tables(store_dir, runs, store.CURVE, damaged)
+    validation = validation_table(store_dir, runs)  # per epoch: the amortisation gap, where recorded
+    runs = with_diagnoses(runs, curves, validation)
     base = resolve_baseline(runs, baseline)
     order = remedy_order(runs, base)
     table = summary(runs, reported_metrics(runs))
-    tests = significance(runs, base)
+    tests = with_sentence_tests(significance(runs, base), runs, load_run_tables(
+        store_dir, runs, store.PER_SENTENCE, damaged, into="the per-sentence tests"), base)
     decided = verdicts(runs, store_dir)
     board = leaderboard(runs, decided)
     figures = all_figures(
-        runs, table, load_run_tables(store_dir, runs, store.CURVE, damaged),
-        load_run_tables(store_dir, runs, store.SNAPSHOTS, damaged), order,
+        runs, table, curves, load_run_tables(store_dir, runs, store.SNAPSHOTS, damaged), order, validation,
     )
     warnings = [*damaged,
                 *(shared_split_warning(dataset, path) for dataset, path in shared_eval_files(runs).items())]
@@ -185,10 +190,12 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
             [[label, f"`{spec}`"] for label, spec in _label_specs(runs, order)], [False, False]),
         *([_verdict_section(runs, decided)] if decided is not None and not decided.empty else []),
         *([_leaderboard_section(board)] if board is not None and not board.empty else []),
+        *filter(None, [diagnosis_markdown(runs, order)]),
         _row_groups(runs),
         _data_section(runs),
         "## Summary: test metrics per dataset and remedy\n\n" + _summary_tables(runs, table, order),
         f"## Significance against `{shown}`\n\n" + _significance_tables(runs, tests, base, shown, order),
+        *filter(None, [sentence_markdown(tests, order, shown)]),
     ]
     failed = runs[runs["status"] == FAILED]
     if not failed.empty:
@@ -204,7 +211,8 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
         "## Files\n\n- `verdicts.csv`: every finding decided, with its counts, intervals, control and "
         "reason.\n- `leaderboard.csv`: one row per row group and remedy, with the intervals the leaderboard "
         "shows.\n- `summary.csv`: one row per dataset cell, remedy and metric (n, failed, mean, std, "
-        "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g.\n"
+        "95% CI).\n- `significance.csv`: every comparison with t, df, p, Holm-adjusted p and Hedges' g; on "
+        "the NLL rows, the test on the same sentences (`sentences`, `sentence_diff`, ..., `sentence_note`).\n"
         "- `runs.csv`: one row per run, config flattened, metrics and status.\n"
         "- `table.tex`: the summary as a booktabs table (`\\usepackage{booktabs}`).\n"
         "- `*.pdf`: each figure as vector graphics, beside its PNG.")
@@ -250,7 +258,10 @@ def _leaderboard_section(board: pd.DataFrame) -> str:
             "(0, 0, 16 units), a 95% percentile bootstrap interval of the mean over seeds; escaped runs with "
             "the Wilson 95% interval of the rate. Wall time is per run (training and evaluation); gradient "
             "steps count every update, an aggressive run's inner encoder steps included (— where the run "
-            "predates the count).\n\n" + leaderboard_markdown(board))
+            "predates the count). Collapse onset: the first training step after which the MI on the fixed "
+            "validation batch stays at or below the escape rule's null threshold at that batch's size; the "
+            "median over the runs whose curve collapses, with how many do of the runs with an MI curve."
+            "\n\n" + leaderboard_markdown(board))
 
 
 def baseline_label(runs: pd.DataFrame, baseline: str, base: str | None) -> str:

@@ -174,12 +174,14 @@ def _parameter_columns(parts: list[dict[str, Any]], neutral: dict[str, Any]) -> 
 
 
 def load_run_tables(
-    store_dir: Path, runs: pd.DataFrame, stem: str, damaged: list[str] | None = None
+    store_dir: Path, runs: pd.DataFrame, stem: str, damaged: list[str] | None = None, *,
+    into: str = "the figures",
 ) -> pd.DataFrame:
-    """Per-run tables (`curve`, `posterior_mean`) of the finished runs, with each run's cell columns.
+    """Per-run tables (`curve`, `posterior_mean`, `per_sentence`) of the finished runs, with each run's
+    cell columns.
 
     Failed runs are left out so curves aggregate the same runs as the tables;
-    so is a table that does not read whole, with a line in `damaged`.
+    so is a table that does not read whole, with a line in `damaged` naming what it is left out of.
     """
     finished = runs[runs["status"] == FINISHED]
     tables = []
@@ -187,7 +189,7 @@ def load_run_tables(
         try:
             table = store.read_table(Path(store_dir) / RUNS / run_id, stem)
         except store.Damaged as exc:
-            _note(damaged, f"run {run_id}: its {stem} is left out of the figures: {exc}")
+            _note(damaged, f"run {run_id}: its {stem} is left out of {into}: {exc}")
             continue
         if table is not None and not table.empty:
             tables.append(table.assign(run_id=run_id))

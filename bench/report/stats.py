@@ -135,7 +135,7 @@ def welch(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> C
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """The same seeds before (a) and after (b) a change: mean of b - a, its t-interval, the paired t-test.
+    """The same seeds (or sentences) under a and b: mean of b - a, its t-interval, the paired t-test.
 
     `reason` is set (and t, df, p are NaN) when the test cannot be made.
     """
@@ -152,14 +152,17 @@ class PairedDifference:
     reason: str = ""
 
 
-def paired_t(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> PairedDifference:
-    """Two-sided paired t-test of mean(b - a) = 0 over aligned pairs (seed i of a with seed i of b).
+def paired_t(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+             unit: str = "seed") -> PairedDifference:
+    """Two-sided paired t-test of mean(b - a) = 0 over aligned pairs (`unit` i of a with `unit` i of b:
+    a seed of two stores, a test sentence of two cells), with the t-interval of mean(b - a).
 
-    Pairing removes the seed-to-seed spread both sides share, which Welch's
-    test would count as noise. A pair with a non-finite side is dropped. Not
-    testable with fewer than 2 pairs, or when every pair differs by the same
-    amount (zero included: an unchanged store), since t is then x/0. No
-    Wilcoxon: its smallest two-sided p is 2 / 2^n, above 0.05 up to 5 seeds.
+    Pairing removes the spread both sides share (seed to seed, sentence to
+    sentence), which Welch's test would count as noise. A pair with a
+    non-finite side is dropped. Not testable with fewer than 2 pairs, or when
+    every pair differs by the same amount (zero included: an unchanged store),
+    since t is then x/0. No Wilcoxon: its smallest two-sided p is 2 / 2^n,
+    above 0.05 up to 5 seeds.
     """
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -171,7 +174,8 @@ def paired_t(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
     if interval.n < 2:
         return PairedDifference(*base, nan, nan, nan, f"{NOT_TESTABLE}n < 2 pairs (n = {interval.n})")
     if interval.std == 0:
-        same = "no difference on any seed" if interval.mean == 0 else "the same difference on every seed"
+        same = (f"no difference on any {unit}" if interval.mean == 0
+                else f"the same difference on every {unit}")
         return PairedDifference(*base, nan, nan, nan, NOT_TESTABLE + same)
     df = interval.n - 1
     t = interval.mean / (interval.std / math.sqrt(interval.n))

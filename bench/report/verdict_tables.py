@@ -4,6 +4,7 @@ the committed CSVs (`bench.report.pages`), so a page's numbers are the CSV's, wr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -53,17 +54,29 @@ def verdict_markdown(table: pd.DataFrame) -> str:
     return "\n\n".join(blocks)
 
 
+def onset_text(row: Mapping[str, float]) -> str:
+    """`1250 (3 / 3)`: the median onset step, and the runs whose curve collapses of those with a curve."""
+    if not math.isfinite(row["curve_runs"]) or not row["curve_runs"]:
+        return "—"
+    return f"{number(row['collapse_onset'], 0)} ({int(row['curve_collapsed'])} / {int(row['curve_runs'])})"
+
+
 def leaderboard_markdown(board: pd.DataFrame) -> str:
-    """One table per row group: NLL with its t-interval; KL, MI, AU with bootstrap intervals; escapes."""
+    """One table per row group: NLL with its t-interval; KL, MI, AU with bootstrap intervals; escapes; and
+    the collapse onset where the board has it (leaderboard CSVs written before it do not)."""
+    onset = "curve_runs" in board
     blocks = []
     for group, frame in board.groupby("row_group", sort=True):
         k = frame["k"].dropna()
         nll = f"NLL (IW, k={int(k.iloc[0])})" if len(k) and (k == k.iloc[0]).all() else "NLL (IW)"
         headers = ["remedy", "n", f"{nll} [t 95%]", "KL [bootstrap 95%]", "MI [bootstrap 95%]",
-                   "AU [bootstrap 95%]", "escaped (Wilson 95%)", "wall s / run", "gradient steps / run"]
+                   "AU [bootstrap 95%]", "escaped (Wilson 95%)", "wall s / run", "gradient steps / run",
+                   *(["collapse onset: median step (runs)"] if onset else [])]
         rows = [[row["remedy_label"], f"{int(row['n_seeds'])}", _with_interval(row, "nll", 2),
                  _with_interval(row, "kl", 3), _with_interval(row, "mi", 3), _with_interval(row, "au", 1),
-                 escaped_text(row), number(row["wall_s"], 0), number(row["gradient_steps"], 0)]
+                 escaped_text(row), number(row["wall_s"], 0), number(row["gradient_steps"], 0),
+                 *([onset_text(row)] if onset else [])]
                 for _, row in frame.iterrows()]
-        blocks.append(f"#### {group}\n\n" + markdown_table(headers, rows, [False] + [True] * 8))
+        right = [False] + [True] * (len(headers) - 1)
+        blocks.append(f"#### {group}\n\n" + markdown_table(headers, rows, right))
     return "\n\n".join(blocks)

@@ -94,6 +94,15 @@ FINDINGS: tuple[Finding, ...] = (
             "beta-VAE with beta = 0.4 uses z", "beta(beta=0.4)", "escapes", True),
     Finding("cnn-escapes", "Yang et al. 2017", "a dilated-CNN decoder uses z", "dilated-cnn", "escapes",
             False),
+    Finding("du-vae-escapes", "Shen et al. 2021", "DU-VAE uses z", "du-vae", "escapes", False),
+    Finding("delta-vae-escapes", "Razavi et al. 2019", "delta-VAE uses z", "delta-vae", "escapes", False),
+    Finding("skip-vae-escapes", "Dieng et al. 2019", "Skip-VAE uses z", "skip-vae", "escapes", False),
+    Finding("bow-escapes", "Zhao et al. 2017", "a bag-of-words loss makes z carry information", "bow",
+            "escapes", False),
+    Finding("min-rate-escapes", "Pelsmaeker & Aziz 2020", "a minimum desired rate keeps z in use", "min-rate",
+            "escapes", True),
+    Finding("capacity-escapes", "Burgess et al. 2018; Prokhorov et al. 2019",
+            "a KL capacity target keeps z in use", "capacity", "escapes", True),
 )
 
 VERDICT_COLUMNS = [
@@ -104,7 +113,7 @@ VERDICT_COLUMNS = [
 LEADERBOARD_COLUMNS = [
     "dataset", "row_group", "remedy", "remedy_label", "n_seeds", "k", "nll", "nll_low", "nll_high", "kl",
     "kl_low", "kl_high", "mi", "mi_low", "mi_high", "au", "au_low", "au_high", "escaped", "escape_low",
-    "escape_high", "verdict", "wall_s", "gradient_steps",
+    "escape_high", "verdict", "wall_s", "gradient_steps", "collapse_onset", "curve_collapsed", "curve_runs",
 ]
 
 
@@ -370,7 +379,8 @@ class Decision:
 def leaderboard(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """One row per row group and remedy: NLL with its 95% t-interval, KL, MI and AU with bootstrap
     intervals (bounded, often bimodal over seeds), escaped k of n with Wilson interval, the verdicts,
-    mean wall time per run and gradient steps per run."""
+    mean wall time per run, gradient steps per run, and the collapse onset on the training curves
+    (`onset_numbers`; NaN where the runs frame has no onsets: bench.report.diagnoses adds them)."""
     if "escaped" not in runs:
         runs = with_escapes(runs)
     rows = []
@@ -385,13 +395,24 @@ def leaderboard(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             "nll": nll.mean, "nll_low": nll.low, "nll_high": nll.high, **_escape_numbers(cell),
             "verdict": "; ".join(f"{r.finding}: {r.verdict}" for r in found.itertuples()),
             "wall_s": _mean(cell.values("time.total_s")) if "time.total_s" in frame else math.nan,
-            "gradient_steps": _mean(cell.values("gradient_steps")),
+            "gradient_steps": _mean(cell.values("gradient_steps")), **onset_numbers(frame),
         }
         for key in ("kl", "mi", "au"):
             interval = bootstrap_interval(cell.values(key))
             row.update({key: interval.diff, f"{key}_low": interval.low, f"{key}_high": interval.high})
         rows.append(row)
     return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+
+
+def onset_numbers(frame: pd.DataFrame) -> dict[str, float]:
+    """A leaderboard cell's onset columns: the median onset step over the finished runs whose curve
+    collapses, how many do, and how many finished runs have an MI curve at all."""
+    finished = frame[frame["status"] == FINISHED]
+    if "collapse_onset" not in finished:
+        return {"collapse_onset": math.nan, "curve_collapsed": math.nan, "curve_runs": math.nan}
+    onsets = finished["collapse_onset"].dropna()
+    return {"collapse_onset": float(onsets.median()) if len(onsets) else math.nan,
+            "curve_collapsed": float(len(onsets)), "curve_runs": float(finished["curve_mi"].sum())}
 
 
 def _mean(values: np.ndarray) -> float:
