@@ -171,22 +171,6 @@ class Evaluation:
     sentences: pd.DataFrame
 
 
-def evaluate(
-    model: SentenceVAE,
-    sentences: list[list[int]],
-    cfg: EvalConfig,
-    *,
-    seed: int,
-    device: torch.device,
-    autocast: Any,
-    progress: bool = False,
-    by_length: bool = False,
-) -> dict[str, Any]:
-    """All final metrics on `sentences` (`score` gives them per sentence too)."""
-    return score(model, sentences, cfg, seed=seed, device=device, autocast=autocast, progress=progress,
-                 by_length=by_length).metrics
-
-
 def score(
     model: SentenceVAE,
     sentences: list[list[int]],

@@ -68,14 +68,14 @@ def training(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def importance_weighted_nll(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.evaluate import evaluate
+    from bench.evaluate import score
     from bench.train import autocast
 
     trainer = perf._setup(args.size, "fp32", args.data_dir, dataset=args.dataset, device=args.device)
     sentences = trainer.corpus.splits["test"][: args.sentences]
     cfg = trainer.cfg
-    result = evaluate(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
-                      autocast=autocast(cfg.eval.precision, cfg.train.device))
+    result = score(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
+                      autocast=autocast(cfg.eval.precision, cfg.train.device)).metrics
     seconds = result["timings"]["iw_nll_s"]
     return {"sentences": len(sentences), "k": cfg.eval.iw_samples, "seconds": seconds,
             "sent_s": len(sentences) / seconds}

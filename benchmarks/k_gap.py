@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from bench.data.datasets import cached_corpus
-from bench.evaluate import evaluate, evaluation_subset
+from bench.evaluate import evaluation_subset, score
 from bench.report.runs_frame import FINISHED, load_runs
 from bench.report.verdicts import with_escapes
 from bench.sampling import load_run
@@ -42,8 +42,8 @@ def run_gap(run_dir: Path, data_dir: str | None, sentences: int) -> list[dict]:
     rows = []
     for k in KS:
         cfg = dataclasses.replace(loaded.cfg.eval, iw_samples=k)
-        metrics = evaluate(loaded.model, subset, cfg, seed=loaded.cfg.seed, device=torch.device("cpu"),
-                           autocast=autocast("fp32", "cpu"))
+        metrics = score(loaded.model, subset, cfg, seed=loaded.cfg.seed, device=torch.device("cpu"),
+                           autocast=autocast("fp32", "cpu")).metrics
         rows.append({"run_id": run_dir.name, "k": k, "nll": metrics["nll"], "n_sentences": len(subset),
                      "seconds": metrics["timings"]["iw_nll_s"]})
     return rows

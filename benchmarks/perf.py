@@ -141,15 +141,15 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
 
 def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
     """Sentences per second of the IW NLL at k = 500 on the first test sentences."""
-    from bench.evaluate import evaluate
+    from bench.evaluate import score
     from bench.train import autocast
 
     trainer = _setup(size, precision, data_dir)
     count = WORK["iw"][size][quick]
     sentences = trainer.corpus.splits["test"][:count]
     cfg = trainer.cfg
-    result = evaluate(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
-                      autocast=autocast(cfg.eval.precision, cfg.train.device))
+    result = score(trainer.model, sentences, cfg.eval, seed=0, device=trainer.device,
+                      autocast=autocast(cfg.eval.precision, cfg.train.device)).metrics
     seconds = result["timings"]["iw_nll_s"]
     model, vocab = cfg.model, len(trainer.corpus.vocab)
     cells = sum(len(sentence) + 1 for sentence in sentences) * cfg.eval.iw_samples  # +1: end of sentence

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.allocator import retain_freed_memory
-from bench.evaluate import evaluate
+from bench.evaluate import score
 from bench.sampling import load_run
 
 METRICS = ("nll", "ppl", "kl", "mi", "au", "elbo")
@@ -46,8 +46,8 @@ def main() -> None:
         ("bf16", torch.autocast("cpu", dtype=torch.bfloat16)),
     ):
         started = time.perf_counter()
-        metrics = evaluate(run.model, sentences, eval_cfg, seed=run.cfg.seed, device=torch.device("cpu"),
-                           autocast=context)
+        metrics = score(run.model, sentences, eval_cfg, seed=run.cfg.seed, device=torch.device("cpu"),
+                           autocast=context).metrics
         results[precision] = {key: metrics[key] for key in METRICS}
         results[precision]["seconds"] = time.perf_counter() - started
     results["difference"] = {key: results["bf16"][key] - results["fp32"][key] for key in METRICS}

@@ -52,7 +52,7 @@ def test_the_per_batch_mi_is_he_et_als_over_batches_cut_as_their_loader_cuts_the
     import torch
 
     from bench.data.batching import cut
-    from bench.evaluate import encode_all, evaluate, split_batches
+    from bench.evaluate import encode_all, score, split_batches
     from bench.metrics import mutual_info_batched
     from bench.models import build_model
 
@@ -70,6 +70,6 @@ def test_the_per_batch_mi_is_he_et_als_over_batches_cut_as_their_loader_cuts_the
         batches = [len(chunk) for chunk in cut(sentences, 8, by_length)]
         expected = mutual_info_batched(mu, logvar, batches, torch.Generator().manual_seed(0),
                                        analytic_entropy=True)
-        test = evaluate(model, sentences, run.config.eval, seed=0, device=torch.device("cpu"),
-                        autocast=contextlib.nullcontext(), by_length=by_length)
+        test = score(model, sentences, run.config.eval, seed=0, device=torch.device("cpu"),
+                        autocast=contextlib.nullcontext(), by_length=by_length).metrics
         assert test["mi"] == expected

@@ -17,7 +17,7 @@ from scipy import stats
 
 from bench import store
 from bench.data.datasets import cached_corpus
-from bench.evaluate import SENTENCE_COLUMNS, evaluate, evaluation_indices, score
+from bench.evaluate import SENTENCE_COLUMNS, evaluation_indices, score
 from bench.markdown import signed
 from bench.models import build_model
 from bench.report import build_report, render
@@ -74,9 +74,9 @@ class TestTheRunsTable:
         cfg = loaded.cfg
         corpus = cached_corpus(cfg.data)
         scored = final_evaluation(loaded.model, corpus, cfg, torch.device("cpu"))
-        plain = evaluate(loaded.model, corpus.splits["test"], cfg.eval, seed=cfg.seed,
+        plain = score(loaded.model, corpus.splits["test"], cfg.eval, seed=cfg.seed,
                          device=torch.device("cpu"), autocast=contextlib.nullcontext(),
-                         by_length=cfg.train.by_length)
+                         by_length=cfg.train.by_length).metrics
         stored = store.read_json(folder / store.METRICS)["test"]
         for metrics in (scored.metrics, plain):
             metrics.pop("timings")
