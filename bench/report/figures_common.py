@@ -73,6 +73,13 @@ def style() -> Iterator[None]:
         yield
 
 
+def condition_panels(conditions: list[str], panel_width: float, height: float) -> tuple[Figure, list[Axes]]:
+    """A figure with one panel per cell (condition) side by side, at least MIN_WIDTH wide; call it inside
+    `style()`."""
+    figure = Figure(figsize=(max(MIN_WIDTH, panel_width * len(conditions)), height), layout="constrained")
+    return figure, list(figure.subplots(1, len(conditions), squeeze=False)[0])
+
+
 def present(order: list[str], frame: pd.DataFrame) -> list[str]:
     """The labels of `order` that `frame` has rows of, in the report's order."""
     have = set(frame["remedy_label"])

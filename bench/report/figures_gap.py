@@ -9,12 +9,11 @@ its family allows; a line above it, an encoder lagging behind its decoder (He et
 from __future__ import annotations
 
 import pandas as pd
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bench.diagnosis import LAG_NATS
 from bench.report.diagnoses import GAP
-from bench.report.figures_common import MIN_WIDTH, FigureFile, nats_from_zero, present, style, wrap
+from bench.report.figures_common import FigureFile, condition_panels, nats_from_zero, present, style, wrap
 from bench.report.figures_styles import COLLAPSED, Styles, collapsed, remedy_legend, run_colour
 
 
@@ -24,8 +23,7 @@ def gap_curves(validation: pd.DataFrame, order: list[str], styles: Styles) -> Fi
         return None
     conditions = sorted(validation["condition"].unique())
     with style():
-        figure = Figure(figsize=(max(MIN_WIDTH, 4.6 * len(conditions)), 5.2), layout="constrained")
-        axes = figure.subplots(1, len(conditions), squeeze=False)[0]
+        figure, axes = condition_panels(conditions, 4.6, 5.2)
         for ax, condition in zip(axes, conditions, strict=True):
             cell = validation[validation["condition"] == condition]
             for label in present(order, cell):

@@ -13,10 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bench.report.figures_common import MIN_WIDTH, FigureFile, nats_from_zero, present, style, wrap
+from bench.report.figures_common import FigureFile, condition_panels, nats_from_zero, present, style, wrap
 from bench.report.figures_styles import COLLAPSED, Styles, collapsed, draw_runs, remedy_legend
 from bench.report.runs_frame import FINISHED
 
@@ -30,8 +29,7 @@ def rate_distortion(runs: pd.DataFrame, order: list[str], styles: Styles) -> Fig
         return None
     conditions = sorted(finished["condition"].unique())
     with style():
-        figure = Figure(figsize=(max(MIN_WIDTH, 4.8 * len(conditions)), 6.0), layout="constrained")
-        axes = figure.subplots(1, len(conditions), squeeze=False)[0]
+        figure, axes = condition_panels(conditions, 4.8, 6.0)
         for ax, condition in zip(axes, conditions, strict=True):
             cell = finished[finished["condition"] == condition]
             for label in present(order, cell):
