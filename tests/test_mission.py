@@ -3,26 +3,32 @@ the suites' verdicts.csv, README's block is that CSV's table, and every register
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from bench.report import mission, pages
 from remedies import registry
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, not the installed package
+RESULTS = ROOT / mission.DOCS_RESULTS
+README = ROOT / "README.md"
+
 
 def test_the_committed_mission_csv_is_the_join_of_its_sources():
-    committed = pd.read_csv(mission.DOCS_RESULTS / mission.MISSION)
-    pd.testing.assert_frame_equal(committed, mission.mission_table(),
+    committed = pd.read_csv(RESULTS / mission.MISSION)
+    pd.testing.assert_frame_equal(committed, mission.mission_table(RESULTS),
                                   obj="mission.csv (run `python -m bench.report.mission`)")
 
 
 def test_readme_draws_its_mission_table_from_the_csv():
-    [(path, body)] = [(path, body) for path, body in pages.blocks(mission.README)
+    [(path, body)] = [(path, body) for path, body in pages.blocks(README)
                       if path.endswith(mission.MISSION)]
-    assert body == pages.render(mission.README.parent / path)
+    assert body == pages.render(README.parent / path)
 
 
 def test_every_registered_remedy_has_a_row_and_every_row_names_registered_remedies():
-    rows = set(pd.read_csv(mission.DOCS_RESULTS / mission.REMEDIES)["remedy"])
+    rows = set(pd.read_csv(RESULTS / mission.REMEDIES)["remedy"])
     assert set(registry.names()) <= rows, "docs/results/remedies.csv lacks a row for a registered remedy"
     for names in rows:
         for name in names.split("+"):

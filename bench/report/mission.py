@@ -20,10 +20,9 @@ import pandas as pd
 
 from bench.markdown import markdown_table
 
-DOCS_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+DOCS_RESULTS = Path("docs") / "results"  # from the checkout's root, where the command runs
 REMEDIES = "remedies.csv"  # remedy, paper, authors_code, fidelity
 MISSION = "mission.csv"
-README = DOCS_RESULTS.parents[1] / "README.md"  # whose table pages.py draws from MISSION
 
 
 def remedy_names(spec: str) -> str:
@@ -48,7 +47,7 @@ def verdicts_by_remedy(results: Path) -> dict[str, list[str]]:
     return found
 
 
-def mission_table(results: Path = DOCS_RESULTS) -> pd.DataFrame:
+def mission_table(results: Path) -> pd.DataFrame:
     """remedies.csv with a `verdicts` column joined from the committed suites ("not run" where none)."""
     remedies = pd.read_csv(results / REMEDIES)
     verdicts = verdicts_by_remedy(results)
@@ -69,7 +68,10 @@ def main(argv: list[str]) -> int:
         print("usage: python -m bench.report.mission  (rewrites docs/results/mission.csv; then "
               "`python -m bench.report.pages README.md` redraws README's table)", file=sys.stderr)
         return 2
-    mission_table().to_csv(DOCS_RESULTS / MISSION, index=False)
+    if not (DOCS_RESULTS / REMEDIES).is_file():
+        print(f"no {DOCS_RESULTS / REMEDIES} here: run it from the checkout's root", file=sys.stderr)
+        return 2
+    mission_table(DOCS_RESULTS).to_csv(DOCS_RESULTS / MISSION, index=False)
     print(f"{DOCS_RESULTS / MISSION} rewritten; now: python -m bench.report.pages README.md")
     return 0
 
