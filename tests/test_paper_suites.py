@@ -2,7 +2,7 @@
 `list suites` shows each suite's paper, claim, cost and distinct cells.
 
 Expansion resolves every cell's config but loads no corpus (as `test_suite.py` does for built-ins),
-so these tests never read ../shared.
+so these tests read no data folder.
 """
 
 import json
