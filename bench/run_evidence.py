@@ -23,8 +23,8 @@ from bench.diagnosis import Evidence, Samples, collapse_onset, curve_batch
 from bench.errors import ConfigError
 from bench.evaluate import encode_all, evaluation_subset, split_batches
 from bench.metrics import gaussian_kl_per_dim
-from bench.report.diagnoses import autoencoder_control
 from bench.report.escape import escapes, mi_null_threshold, validation_size
+from bench.report.verdicts import autoencoder_control
 from bench.run_states import RunState
 from bench.sampling import LoadedRun, decode, load_run, prior_codes, to_text
 

@@ -83,7 +83,6 @@ def importance_weighted_nll(args: argparse.Namespace) -> dict[str, Any]:
 
 def authors_training(args: argparse.Namespace) -> dict[str, Any]:
     """Their VAE and step rule (text.py) through the same batches on the same device."""
-    import torch
     from authors_code import imported_from
     from step_check import authors_step, authors_vae
 
@@ -95,17 +94,9 @@ def authors_training(args: argparse.Namespace) -> dict[str, Any]:
         authors = authors_vae("modules.encoders.enc_lstm:LSTMEncoder", len(trainer.corpus.vocab),
                               device=args.device, **sizes).to(args.device)
         batches = [batch.to(trainer.device) for batch in trainer.train_batches[: args.steps + 3]]
-        for batch in batches[:3]:
-            authors_step(authors, batch.tokens, trainer.cfg.train.clip)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        started = time.perf_counter()
-        for batch in batches[3:]:
-            authors_step(authors, batch.tokens, trainer.cfg.train.clip)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
-        seconds = time.perf_counter() - started
-    tokens = sum(batch.n_words for batch in batches[3:])
+        clip = trainer.cfg.train.clip
+        tokens, seconds = perf.timed(lambda batch: authors_step(authors, batch.tokens, clip), batches,
+                                     trainer.device)
     return {"steps": len(batches) - 3, "tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds}
 
 

@@ -84,27 +84,30 @@ def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none"
     return Trainer(run.config, plan_run(run, data_dir).corpus, run.remedy)
 
 
-def timed_steps(trainer: Any, steps: int) -> tuple[int, float]:
-    """Target tokens and seconds of `steps` training steps, after 3 warm-up steps (allocator, kernels);
-    on a GPU the clock stops only when the device has finished."""
+def timed(step: Any, batches: list[Any], device: Any) -> tuple[int, float]:
+    """Target tokens and seconds of `step` over `batches` after 3 warm-up steps on the first of them
+    (allocator, kernels); on a GPU the clock stops only when the device has finished."""
     import torch
 
     def finish() -> None:
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize(trainer.device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
-    batches = trainer.train_batches
     for batch in batches[:3]:
-        trainer.run_step(batch)
+        step(batch)
     finish()
-    tokens = 0
     started = time.perf_counter()
-    for index in range(steps):
-        batch = batches[(3 + index) % len(batches)]
-        trainer.run_step(batch)
-        tokens += batch.n_words
+    for batch in batches[3:]:
+        step(batch)
     finish()
-    return tokens, time.perf_counter() - started
+    return sum(batch.n_words for batch in batches[3:]), time.perf_counter() - started
+
+
+def timed_steps(trainer: Any, steps: int) -> tuple[int, float]:
+    """`timed` for the trainer's own training steps: `steps` of them, cycling through its batches."""
+    batches = trainer.train_batches
+    chosen = [batches[index % len(batches)] for index in range(steps + 3)]
+    return timed(trainer.run_step, chosen, trainer.device)
 
 
 def _step_kernels_seconds(trainer: Any, tokens: int, precision: str) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from bench import store
 from bench.train import Trainer
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -85,3 +87,15 @@ def stop_in_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int,
 
 def ctrl_c() -> None:
     raise KeyboardInterrupt
+
+
+def as_before_the_per_sentence_table(folder: Path) -> dict:
+    """Make a finished run what one stored before per-sentence tables holds: no table, no digest of one.
+    Returns its metrics.json as rewritten."""
+    for path in folder.glob(f"{store.PER_SENTENCE}.*"):
+        path.unlink()
+    metrics = json.loads((folder / store.METRICS).read_text())
+    metrics["files"] = {name: digest for name, digest in metrics["files"].items()
+                        if not name.startswith(store.PER_SENTENCE)}
+    store.write_json(folder / store.METRICS, metrics)
+    return metrics

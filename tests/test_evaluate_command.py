@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import as_before_the_per_sentence_table
 
 from bench import store
 from bench.cli import cli
@@ -82,12 +83,7 @@ def test_the_runs_own_settings_answer_from_its_metrics(run):
 
 def test_a_run_from_before_the_table_gets_one_and_the_same_metrics(run):
     """Re-scoring the stored weights with the run's own settings gives its metrics back, and a table."""
-    for path in run.glob(f"{store.PER_SENTENCE}.*"):
-        path.unlink()
-    metrics = json.loads((run / store.METRICS).read_text())
-    metrics["files"] = {name: digest for name, digest in metrics["files"].items()
-                        if not name.startswith(store.PER_SENTENCE)}
-    store.write_json(run / store.METRICS, metrics)
+    metrics = as_before_the_per_sentence_table(run)
     assert invoke(str(run)).exit_code == 0
     (path,) = evaluations(run)
     record = json.loads(path.read_text())

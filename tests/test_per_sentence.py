@@ -4,7 +4,6 @@ NLL test paired on the same sentences."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import as_before_the_per_sentence_table
 from scipy import stats
 
 from bench import store
@@ -192,7 +192,7 @@ def test_the_report_writes_the_paired_columns_and_a_dash_for_runs_without_a_tabl
     copy = shutil.copytree(suite, tmp_path / "t")
     older = next(folder for folder in run_folders(copy)
                  if store.read_json(folder / store.CONFIG)["remedy"].startswith("beta"))
-    _as_before_the_table(older)
+    as_before_the_per_sentence_table(older)
     report = build_report(copy, tmp_path / "report")
     csv = pd.read_csv(report.out / "significance.csv")
     assert list(csv.columns) == [*SIGNIFICANCE_COLUMNS, *COLUMNS]
@@ -209,11 +209,3 @@ def test_the_report_writes_the_paired_columns_and_a_dash_for_runs_without_a_tabl
     assert f"| {paired['remedy_label']} | 10 | {signed(paired['sentence_diff'], 2)} |" in section
 
 
-def _as_before_the_table(folder: Path) -> None:
-    """What a run stored before per-sentence tables holds: no table, no digest of one."""
-    for path in folder.glob(f"{store.PER_SENTENCE}.*"):
-        path.unlink()
-    metrics = json.loads((folder / store.METRICS).read_text())
-    metrics["files"] = {name: digest for name, digest in metrics["files"].items()
-                        if not name.startswith(store.PER_SENTENCE)}
-    store.write_json(folder / store.METRICS, metrics)

@@ -31,10 +31,8 @@ from bench.diagnosis import (
 from bench.markdown import markdown_table, number
 from bench.report.escape import NULL_QUANTILE, mi_null_threshold
 from bench.report.runs_frame import FINISHED, RUNS
-from bench.report.specs import spec_parts
 from bench.report.verdict_tables import onset_text
-from bench.report.verdicts import AUTOENCODER, onset_numbers
-from bench.syntax import spec_matches
+from bench.report.verdicts import autoencoder_control, onset_numbers
 
 GAP = "amortisation_gap"  # the key of an epoch's validation record (bench.amortisation.Gap.record)
 CELL_KEYS = ["run_id", "dataset", "condition", "remedy", "remedy_label", "seed", "model.nz"]
@@ -87,11 +85,6 @@ def _kind(run: pd.Series, gap: float | None) -> str:
     return classify(Evidence(remedy=run["remedy"], nz=int(nz), n_sentences=int(n), kl=kl, mi=mi, au=au,
                              threshold=mi_null_threshold(int(n), int(nz)), escaped=bool(run["escaped"]),
                              gap=None if gap is None or pd.isna(gap) else float(gap)))
-
-
-def autoencoder_control(spec: str) -> bool:
-    """Whether `spec` is the autoencoder control (KL weight 0), as the verdicts name it."""
-    return spec_matches(spec_parts(AUTOENCODER), spec_parts(spec))
 
 
 def diagnosis_markdown(runs: pd.DataFrame, order: list[str]) -> str | None:

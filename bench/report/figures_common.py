@@ -73,11 +73,15 @@ def style() -> Iterator[None]:
         yield
 
 
-def condition_panels(conditions: list[str], panel_width: float, height: float) -> tuple[Figure, list[Axes]]:
-    """A figure with one panel per cell (condition) side by side, at least MIN_WIDTH wide; call it inside
-    `style()`."""
+def condition_panels(frame: pd.DataFrame, panel_width: float,
+                     height: float) -> tuple[Figure, list[tuple[Axes, str, pd.DataFrame]]]:
+    """A figure with one panel per cell (condition) of `frame` side by side, at least MIN_WIDTH wide, and
+    each panel's axes with its condition and rows; call it inside `style()`."""
+    conditions = sorted(frame["condition"].unique())
     figure = Figure(figsize=(max(MIN_WIDTH, panel_width * len(conditions)), height), layout="constrained")
-    return figure, list(figure.subplots(1, len(conditions), squeeze=False)[0])
+    axes = figure.subplots(1, len(conditions), squeeze=False)[0]
+    return figure, [(ax, condition, frame[frame["condition"] == condition])
+                    for ax, condition in zip(axes, conditions, strict=True)]
 
 
 def present(order: list[str], frame: pd.DataFrame) -> list[str]:

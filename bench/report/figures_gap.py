@@ -21,11 +21,9 @@ def gap_curves(validation: pd.DataFrame, order: list[str], styles: Styles) -> Fi
     """One panel per cell: each run's gap at each epoch end, coloured by remedy, grey where it collapsed."""
     if validation.empty or GAP not in validation or validation[GAP].isna().all():
         return None
-    conditions = sorted(validation["condition"].unique())
     with style():
-        figure, axes = condition_panels(conditions, 4.6, 5.2)
-        for ax, condition in zip(axes, conditions, strict=True):
-            cell = validation[validation["condition"] == condition]
+        figure, panels = condition_panels(validation, 4.6, 5.2)
+        for ax, condition, cell in panels:
             for label in present(order, cell):
                 for _, run in cell[cell["remedy_label"] == label].groupby("run_id", sort=True):
                     run = run.sort_values("epoch")

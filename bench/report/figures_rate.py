@@ -27,11 +27,9 @@ def rate_distortion(runs: pd.DataFrame, order: list[str], styles: Styles) -> Fig
     finished = runs[(runs["status"] == FINISHED) & runs["kl"].notna() & runs["rec"].notna()]
     if finished.empty:
         return None
-    conditions = sorted(finished["condition"].unique())
     with style():
-        figure, axes = condition_panels(conditions, 4.8, 6.0)
-        for ax, condition in zip(axes, conditions, strict=True):
-            cell = finished[finished["condition"] == condition]
+        figure, panels = condition_panels(finished, 4.8, 6.0)
+        for ax, condition, cell in panels:
             for label in present(order, cell):
                 runs_of = cell[cell["remedy_label"] == label]
                 draw_runs(ax, runs_of["kl"].to_numpy(float), runs_of["rec"].to_numpy(float),

@@ -25,8 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from bench.report.specs import spec_parts
-from bench.report.verdicts import AUTOENCODER
-from bench.syntax import spec_matches
+from bench.report.verdicts import autoencoder_control
 
 Colour = tuple[float, float, float]
 # Ordered so that close hues (orange and vermillion, the two blues) come far apart.
@@ -79,10 +78,9 @@ Styles = dict[str, RemedyStyle]  # figure label -> style
 
 def family(label: str) -> Family:
     """A remedy's family by its first part; the autoencoder control (beta = 0) is a control."""
-    parts = spec_parts(label)
-    if spec_matches(spec_parts(AUTOENCODER), parts):
+    if autoencoder_control(label):
         return CONTROLS
-    return FAMILY_OF.get(parts[0].name, OTHER)
+    return FAMILY_OF.get(spec_parts(label)[0].name, OTHER)
 
 
 def remedy_styles(order: list[str]) -> dict[str, RemedyStyle]:

@@ -56,6 +56,11 @@ ALPHA = 0.05
 BASELINE = "none"
 AUTOENCODER = "beta(beta=0)"  # the autoencoder control: KL weight 0
 
+
+def autoencoder_control(spec: str) -> bool:
+    """Whether `spec` is the autoencoder control (KL weight 0), as the verdicts name it."""
+    return spec_matches(spec_parts(AUTOENCODER), spec_parts(spec))
+
 REPRODUCED, NOT_REPRODUCED, PARTLY = "reproduced", "not reproduced", "partly reproduced"
 INCONCLUSIVE, NOT_TESTABLE, INCOMPLETE = "inconclusive", "not testable at this size", "incomplete"
 PASSES, FAILS = "passes", "fails"
