@@ -6,7 +6,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from bench.config import ModelConfig
 from bench.data.batching import collate
-from bench.models import build_model
+from bench.models import build_model, projection
 
 SENTENCES = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15, 16]]
 
@@ -68,6 +68,30 @@ def test_output_layer_is_one_2d_product_under_bf16(decoder):
             got = model.log_likelihood(batch, z)
     assert "aten::bmm" not in {event.key for event in prof.key_averages()}
     assert torch.allclose(got, expected, rtol=0.05)
+
+
+@pytest.mark.parametrize("changes", [{}, {"dec_skip": True}, {"decoder": "cnn", "cnn_dilations": (1, 2)}])
+def test_scoring_in_blocks_equals_the_training_path(changes, monkeypatch):
+    """Without gradients the output layer runs in blocks over real cells only: the same log p(x|z)."""
+    monkeypatch.setattr(projection, "BLOCK_LOGITS", 3 * 20)  # 16-row blocks at 20 words: several per call
+    model = small_model(**changes)
+    batch = collate(SENTENCES, [0, 1, 2])
+    z = torch.randn(3, 7, 3, generator=torch.Generator().manual_seed(2))
+    with torch.enable_grad():
+        one_product = model.log_likelihood(batch, z).detach()
+    with torch.inference_mode():
+        in_blocks = model.log_likelihood(batch, z)
+    assert torch.allclose(in_blocks, one_product, rtol=0, atol=1e-5)
+
+
+def test_target_log_probs_are_log_softmax_at_the_target_and_zero_at_padding():
+    out = torch.nn.Linear(4, 20, bias=False)
+    hidden = torch.randn(2, 5, 4)
+    targets = torch.tensor([[3, 7, 0, 0, 0], [1, 2, 3, 4, 19]])  # 0 is PAD
+    with torch.no_grad():
+        got = projection.target_log_probs(out, hidden, targets)
+        expected = torch.log_softmax(out(hidden), dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+    assert torch.allclose(got, expected.masked_fill(targets == 0, 0.0), atol=1e-6)
 
 
 def test_reference_initialisation_ranges():

@@ -70,6 +70,10 @@ class DilatedCNNDecoder(nn.Module):
 
     def forward(self, inputs: Tensor, z: Tensor) -> Tensor:
         """inputs [B, T], z [B, S, nz] -> logits [B * S, T, V] (sample-major within sentence)."""
+        return vocab_logits(self.out, self.states(inputs, z))
+
+    def states(self, inputs: Tensor, z: Tensor) -> Tensor:
+        """inputs [B, T], z [B, S, nz] -> what the output layer `out` reads, [B * S, T, C]."""
         batch, steps = inputs.shape
         samples = z.shape[1]
         words = self.embed_to_hidden(self.dropout_in(self.embed(inputs)))  # [B, T, C]
@@ -78,4 +82,4 @@ class DilatedCNNDecoder(nn.Module):
         hidden = hidden.transpose(1, 2)  # [B*S, C, T]
         for block in self.blocks:
             hidden = block(hidden)
-        return vocab_logits(self.out, self.dropout_out(hidden.transpose(1, 2)))
+        return self.dropout_out(hidden.transpose(1, 2))

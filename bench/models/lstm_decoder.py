@@ -34,7 +34,11 @@ class LSTMDecoder(nn.Module):
         self.out = nn.Linear(cfg.dec_hidden + (cfg.nz if self.skip else 0), vocab_size, bias=False)
 
     def forward(self, inputs: Tensor, z: Tensor) -> Tensor:
-        """inputs [B, T], z [B, S, nz] -> logits [B * S, T, V] (sample-major within sentence).
+        """inputs [B, T], z [B, S, nz] -> logits [B * S, T, V] (sample-major within sentence)."""
+        return vocab_logits(self.out, self.states(inputs, z))
+
+    def states(self, inputs: Tensor, z: Tensor) -> Tensor:
+        """inputs [B, T], z [B, S, nz] -> what the output layer `out` reads, [B * S, T, H (+ nz)].
 
         The embedding is computed once per sentence and shared by its S samples.
         """
@@ -49,4 +53,4 @@ class LSTMDecoder(nn.Module):
         hidden = self.dropout_out(outputs)
         if self.skip:
             hidden = torch.cat([hidden, z_steps.reshape(batch * samples, steps, -1).to(hidden.dtype)], dim=-1)
-        return vocab_logits(self.out, hidden)
+        return hidden

@@ -22,6 +22,7 @@ from bench.models.bow import BagOfWords, bag_nll
 from bench.models.encoder import LSTMEncoder
 from bench.models.init import initialise_model
 from bench.models.lstm_decoder import LSTMDecoder
+from bench.models.projection import target_log_probs
 
 
 @dataclass
@@ -71,12 +72,17 @@ class SentenceVAE(nn.Module):
     def log_likelihood(self, batch: Batch, z: Tensor, inputs: Tensor | None = None) -> Tensor:
         """log p(x|z) summed over each sentence's target tokens: z [B, S, nz] -> [B, S].
 
-        `inputs` replaces the decoder inputs (word dropout); targets never change.
+        `inputs` replaces the decoder inputs (word dropout); targets never change. Without gradients
+        (validation, IW NLL) the output layer runs block by block on the real cells only
+        (`target_log_probs`): the same values, at up to twice the speed; training keeps one product.
         """
         inputs = batch.inputs if inputs is None else inputs
         samples = z.shape[1]
-        logits = self.decoder(inputs, z)  # [B*S, T, V]
         targets = batch.targets.repeat_interleave(samples, dim=0)
+        if not torch.is_grad_enabled():
+            scores = target_log_probs(self.decoder.out, self.decoder.states(inputs, z), targets)
+            return scores.view(len(batch), samples, -1).sum(dim=-1)
+        logits = self.decoder(inputs, z)  # [B*S, T, V]
         token_nll = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(),
             targets.reshape(-1),
