@@ -28,7 +28,6 @@ from bench.config import RunConfig, set_value, validate
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
 from bench.models import SentenceVAE
-from bench.run_states import RunState
 from bench.sampling import load_run
 from bench.single_run import environment, final_evaluation
 
@@ -70,7 +69,7 @@ def plan_reevaluation(run: Path, overrides: dict[str, str], device: str | None =
                 "makes another model, which is another run (collapse-bench train)"
             )
     run = Path(run)
-    _check_finished(run)
+    store.require_finished(run, "evaluated")
     cfg = RunConfig.from_dict(store.read_json(run / store.CONFIG))
     own = cfg.to_dict()["eval"]
     for key, value in overrides.items():
@@ -89,19 +88,6 @@ def plan_reevaluation(run: Path, overrides: dict[str, str], device: str | None =
 def settings_key(settings: dict[str, Any]) -> str:
     """Short hash of resolved eval settings (`RunConfig.to_dict()["eval"]`), as a run id is of a config."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:12]
-
-
-def _check_finished(run: Path) -> None:
-    if not (run / store.CONFIG).is_file():
-        raise ConfigError(
-            f"{run} is not a run folder (no {store.CONFIG}); give results/<suite>/runs/<run-id>"
-        )
-    status = store.run_status(run)
-    if status is RunState.DAMAGED:
-        raise ConfigError(f"run {run.name} cannot be evaluated: {store.damage(run)}")
-    if status is not RunState.FINISHED:
-        why = "it failed" if status is RunState.FAILED else "it has not finished (no metrics.json yet)"
-        raise ConfigError(f"run {run.name} has no model to evaluate: {why}; pick a finished run")
 
 
 def reevaluate(plan: Reevaluation, data_dir: str | None = None, progress: bool = False) -> Outcome:

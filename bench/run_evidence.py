@@ -20,27 +20,16 @@ from bench.config import RunConfig
 from bench.data.batching import collate
 from bench.data.datasets import cached_corpus
 from bench.diagnosis import Evidence, Samples, collapse_onset, curve_batch
-from bench.errors import ConfigError
 from bench.evaluate import encode_all, evaluation_subset, split_batches
 from bench.metrics import gaussian_kl_per_dim
 from bench.report.escape import escapes, mi_null_threshold, validation_size
 from bench.report.verdicts import autoencoder_control
-from bench.run_states import RunState
 from bench.sampling import LoadedRun, decode, load_run, prior_codes, to_text
 
 
 def finished_run(run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
     """The config and metrics.json of a finished run whose files read whole; ConfigError, one line, else."""
-    if not (run_dir / store.CONFIG).is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no {store.CONFIG}); give "
-                          "results/<suite>/runs/<run-id>")
-    status = store.run_status(run_dir)
-    if status is not RunState.FINISHED:
-        why = store.damage(run_dir) if status is RunState.DAMAGED else (
-            store.read_json(run_dir / store.METRICS).get("reason", "") if status else "")
-        state = status.value if status else "not finished (no metrics.json)"
-        raise ConfigError(f"run {run_dir.name} is {state}{': ' + why if why else ''}; only a finished run "
-                          "can be diagnosed")
+    store.require_finished(run_dir, "diagnosed")
     config = store.read_json(run_dir / store.CONFIG)
     return RunConfig.from_dict(config), store.read_json(run_dir / store.METRICS)
 

@@ -288,6 +288,24 @@ def run_status(folder: Path) -> RunState | None:
     return RunState(read_json(path)["status"]) if path.exists() else None
 
 
+def require_finished(folder: Path, action: str) -> None:
+    """Nothing if `folder` is a finished run whose files read whole, else ConfigError (one line) saying
+    why; `action` is what the command would do to it ("diagnosed", "evaluated")."""
+    if not (folder / CONFIG).is_file():
+        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); give results/<suite>/runs/<run-id>")
+    status = run_status(folder)
+    if status is RunState.FINISHED:
+        return
+    if status is None:
+        why = "it has not finished (no metrics.json yet)"
+    elif status is RunState.DAMAGED:
+        why = str(damage(folder))
+    else:
+        reason = read_json(folder / METRICS).get("reason", "")
+        why = f"it {status.value}{': ' + reason if reason else ''}"
+    raise ConfigError(f"run {folder.name} cannot be {action}: {why}; only a finished run can be")
+
+
 _ENDED = (RunState.FINISHED, RunState.FAILED)  # the statuses a run's metrics.json is written with
 
 

@@ -235,4 +235,4 @@ def test_a_bad_run_path_is_one_line_and_exit_2(tmp_path, status):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
-    assert ("is failed: Diverged" if status else "is not a run folder") in lines[0]
+    assert ("cannot be diagnosed: it failed: Diverged" if status else "is not a run folder") in lines[0]

@@ -108,7 +108,7 @@ def test_a_damaged_stored_evaluation_is_done_again_with_a_warning(run):
     (None, ["--set", "eval.iw_samples"], "--set expects key=value"),
     ("missing", [], "is not a run folder (no config.json)"),
     ("unfinished", [], "has not finished (no metrics.json yet)"),
-    ("failed", [], "has no model to evaluate: it failed"),
+    ("failed", [], "cannot be evaluated: it failed: NaN loss"),
     ("damaged", [], "is damaged"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(run, tmp_path, setup, args, message):
