@@ -26,6 +26,7 @@ from bench.settings import (
     BATCHING,
     BN_SCALES,
     INIT_SCHEMES,
+    POSTERIORS,
     PRECISIONS,
     DataConfig,
     EvalConfig,
@@ -201,6 +202,19 @@ def validate(cfg: RunConfig) -> None:
         (cfg.model.delta_kl == 0 or not (cfg.model.bn_gamma or cfg.model.var_floor or cfg.model.var_dropout),
          "model.delta_kl sets mu and sigma itself: it cannot be combined with model.bn_gamma, "
          "model.var_floor or model.var_dropout (delta-vae with bn-vae or du-vae)"),
+        (cfg.model.posterior in POSTERIORS,
+         f"model.posterior must be one of {', '.join(POSTERIORS)}, got '{cfg.model.posterior}'"),
+        (cfg.model.vmf_kappa > 0, f"model.vmf_kappa must be > 0, got {cfg.model.vmf_kappa}"),
+        (cfg.model.posterior != "vmf" or cfg.model.nz >= 2,
+         f"model.posterior = \"vmf\" needs model.nz >= 2 (a sphere S^(nz-1)), got {cfg.model.nz}"),
+        (cfg.model.posterior != "vmf"
+         or not (cfg.model.bn_gamma or cfg.model.var_floor or cfg.model.var_dropout or cfg.model.delta_kl),
+         "model.posterior = \"vmf\" has no variance or Gaussian mean to shape: it cannot be combined with "
+         "model.bn_gamma, model.var_floor, model.var_dropout or model.delta_kl (vmf with bn-vae, du-vae or "
+         "delta-vae)"),
+        (cfg.model.posterior != "vmf" or not cfg.train.gap_sentences,
+         "train.gap_sentences: the amortisation gap optimises a Gaussian q(z|x); it cannot measure "
+         "model.posterior = \"vmf\""),
         (cfg.train.gap_sentences >= 0,
          f"train.gap_sentences must be >= 0 (0: off), got {cfg.train.gap_sentences}"),
         (cfg.train.gap_steps >= 1, f"train.gap_steps must be >= 1, got {cfg.train.gap_steps}"),

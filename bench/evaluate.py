@@ -196,12 +196,13 @@ def score(
     started = time.perf_counter()
     with autocast:
         mu, logvar = encode_all(model, split_batches(sentences), device)
+    family = model.family
     if cfg.mi_estimator == "whole":
-        mi = mutual_info(mu, logvar, generator)
+        mi = mutual_info(mu, logvar, generator, family=family)
     else:
         sizes = batch_sizes(sentences, cfg.mi_batch, by_length)
-        mi = mutual_info_batched(mu, logvar, sizes, generator, analytic_entropy=True)
-    au = active_units(mu, cfg.au_threshold)
+        mi = mutual_info_batched(mu, logvar, sizes, generator, analytic_entropy=True, family=family)
+    au = active_units(family.mean(mu, logvar), cfg.au_threshold)
     mi_au_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -213,7 +214,7 @@ def score(
         nonlocal nll_total
         mu_b, logvar_b = (t.float() for t in model.encode(batch))
         log_px = iw_log_marginal(mu_b, logvar_b, lambda z: model.log_likelihood(batch, z).float(),
-                                 cfg.iw_samples, samples, generator)
+                                 cfg.iw_samples, samples, generator, family=family)
         nll_total += float(-log_px.sum())
         nll_each.append((batch.index.cpu(), -log_px.cpu()))
 

@@ -7,18 +7,26 @@ in nats. Definitions follow He et al. 2019 ("Lagging Inference Networks and
 Posterior Collapse in Variational Autoencoders", arXiv:1901.05534).
 
 Shapes: `mu` and `logvar` are the diagonal-Gaussian posterior parameters
-q(z|x) = N(mu, diag(exp(logvar))), shape [N, nz].
+q(z|x) = N(mu, diag(exp(logvar))), shape [N, nz]. The IW NLL and MI
+estimators are written once against a `PosteriorFamily` (`family=`): the
+diagonal Gaussian with prior N(0, I) by default, the fixed-concentration
+von Mises-Fisher with the uniform prior on the sphere in bench/vmf.py; there
+`mu` is the mean direction and `logvar` has no columns.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "GAUSSIAN",
+    "DiagonalGaussian",
+    "PosteriorFamily",
     "active_units",
     "gaussian_kl",
     "gaussian_kl_per_dim",
@@ -175,6 +183,73 @@ def sample_posterior(
     return mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps
 
 
+class PosteriorFamily(Protocol):
+    """A family of q(z|x) over R^nz with its prior p(z): what the estimators below need of it.
+
+    Each sentence's posterior is given by two tensors, `loc` [N, nz] and
+    `scale` [N, m] (their meaning is the family's); methods broadcast them
+    against `z` as `log_normal` does (z [N, s, nz] with loc [N, 1, nz]).
+    """
+
+    def check(self, loc: Tensor, scale: Tensor) -> None:
+        """Raise ValueError unless (loc, scale) are this family's parameters of N posteriors."""
+
+    def sample(self, loc: Tensor, scale: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
+        """[N, n, nz] draws, sample s as its own block of `generator`'s stream (as `sample_posterior`)."""
+
+    def log_density(self, z: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        """log q(z | loc, scale), broadcast, summed over the last dimension."""
+
+    def log_density_pairwise(self, z: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        """[M, N]: log q(z_i | loc_j, scale_j)."""
+
+    def expected_log_density(self, loc: Tensor, scale: Tensor) -> Tensor:
+        """[N]: E_q[log q(z|x)], the negative entropy, in closed form."""
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """log p(z), summed over the last dimension."""
+
+    def kl_per_dim(self, loc: Tensor, scale: Tensor) -> Tensor:
+        """[N, nz]: KL(q(z|x) || p(z)) per unit, summing over units to the whole KL; differentiable."""
+
+    def mean(self, loc: Tensor, scale: Tensor) -> Tensor:
+        """[N, nz]: E_q[z|x], what `active_units` reads."""
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(mu, diag e^logvar) with p(z) = N(0, I): (loc, scale) = (mu, logvar)."""
+
+    name = "gaussian"
+
+    def check(self, loc: Tensor, scale: Tensor) -> None:
+        _check_posterior(loc, scale)
+
+    def sample(self, loc: Tensor, scale: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
+        return sample_posterior(loc, scale, n, generator)
+
+    def log_density(self, z: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        return log_normal(z, loc, scale)
+
+    def log_density_pairwise(self, z: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+        return log_normal_pairwise(z, loc, scale)
+
+    def expected_log_density(self, loc: Tensor, scale: Tensor) -> Tensor:
+        return -0.5 * loc.shape[-1] * _LOG_2PI - 0.5 * (1 + scale).sum(-1)
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        zero = z.new_zeros(())
+        return log_normal(z, zero, zero)
+
+    def kl_per_dim(self, loc: Tensor, scale: Tensor) -> Tensor:
+        return gaussian_kl_per_dim(loc, scale)
+
+    def mean(self, loc: Tensor, scale: Tensor) -> Tensor:
+        return loc
+
+
+GAUSSIAN = DiagonalGaussian()
+
+
 def iw_log_marginal(
     mu: Tensor,
     logvar: Tensor,
@@ -182,11 +257,13 @@ def iw_log_marginal(
     k: int,
     chunk: int,
     generator: torch.Generator,
+    *,
+    family: PosteriorFamily = GAUSSIAN,
 ) -> Tensor:
     """Importance-weighted estimate of log p(x) per example, in nats (Burda et al. 2016).
 
     log p(x) ~= logsumexp_{s=1..k} [log p(z_s) + log p(x|z_s) - log q(z_s|x)] - log k,
-    z_s ~ q(z|x), p(z) = N(0, I).
+    z_s ~ q(z|x), p(z) = N(0, I) (or `family`'s posterior and prior).
 
     A lower bound in expectation (Jensen) that tightens as k grows; exact for
     any k when q(z|x) is the true posterior. The reported NLL is
@@ -194,7 +271,8 @@ def iw_log_marginal(
 
     The k samples are drawn `chunk` at a time (the last chunk may be
     smaller) and merged with a running logsumexp, so memory is
-    O(N * chunk * nz). Thanks to `sample_posterior`'s stream layout the
+    O(N * chunk * nz). Thanks to `sample_posterior`'s stream layout (every
+    family's `sample` keeps it) the
     samples, and so the estimate, do not depend on `chunk` (up to float
     rounding in the merge). `log_likelihood` runs in `mu`'s dtype; the
     weights and their logsumexp are formed in float64, because log p(x|z)
@@ -209,21 +287,21 @@ def iw_log_marginal(
         k: importance samples per example.
         chunk: samples drawn per call of `log_likelihood`.
         generator: source of the noise.
+        family: the posterior family (`mu`, `logvar` are its parameters) and prior.
 
     Returns:
         Estimates of log p(x), shape [N], float64.
     """
-    _check_posterior(mu, logvar)
+    family.check(mu, logvar)
     _check_positive("k", k)
     _check_positive("chunk", chunk)
     n_examples = mu.shape[0]
     with torch.no_grad():
         mu64, logvar64 = mu.double().unsqueeze(1), logvar.double().unsqueeze(1)
-        zero = mu64.new_zeros(())
         total = torch.full((n_examples,), -math.inf, dtype=torch.float64, device=mu.device)
         for start in range(0, k, chunk):
             size = min(chunk, k - start)
-            z = sample_posterior(mu, logvar, size, generator)
+            z = family.sample(mu, logvar, size, generator)
             log_px_z = log_likelihood(z)
             if log_px_z.shape != (n_examples, size):
                 raise ValueError(
@@ -231,9 +309,7 @@ def iw_log_marginal(
                     f"but got {list(log_px_z.shape)}"
                 )
             z64 = z.double()
-            log_w = (
-                log_normal(z64, zero, zero) + log_px_z.double() - log_normal(z64, mu64, logvar64)
-            )
+            log_w = family.log_prior(z64) + log_px_z.double() - family.log_density(z64, mu64, logvar64)
             total = torch.logaddexp(total, torch.logsumexp(log_w, dim=1))
         return total - math.log(k)
 
@@ -245,6 +321,7 @@ def mutual_info(
     chunk: int = 1024,
     *,
     analytic_entropy: bool = False,
+    family: PosteriorFamily = GAUSSIAN,
 ) -> float:
     """Mutual information I_q(x; z) with the whole set as aggregate posterior, in nats.
 
@@ -280,6 +357,8 @@ def mutual_info(
         chunk: rows of the pairwise matrix per step.
         analytic_entropy: first term from the closed-form entropy of each
             q(z|x), as He et al.'s code, instead of at the sample.
+        family: the posterior family (`mu`, `logvar` are its parameters); the
+            mixture is of its N members.
 
     Returns:
         The estimate, in nats.
@@ -291,21 +370,20 @@ def mutual_info(
         >>> abs(mi - math.log(8)) < 1.0
         True
     """
-    _check_posterior(mu, logvar)
+    family.check(mu, logvar)
     _check_positive("chunk", chunk)
     n_points = mu.shape[0]
     if n_points == 0:
         raise ValueError("Expected at least one posterior but got N = 0")
     with torch.no_grad():
         mu, logvar = mu.double(), logvar.double()
-        z = sample_posterior(mu, logvar, 1, generator).squeeze(1)
+        z = family.sample(mu, logvar, 1, generator).squeeze(1)
         if analytic_entropy:
-            nz = mu.shape[-1]
-            log_q_own = (-0.5 * nz * math.log(2 * math.pi) - 0.5 * (1 + logvar).sum(-1)).mean()
+            log_q_own = family.expected_log_density(mu, logvar).mean()
         else:
-            log_q_own = log_normal(z, mu, logvar).mean()
+            log_q_own = family.log_density(z, mu, logvar).mean()
         log_qz_sum = sum(
-            torch.logsumexp(log_normal_pairwise(z[start : start + chunk], mu, logvar), dim=1).sum()
+            torch.logsumexp(family.log_density_pairwise(z[start : start + chunk], mu, logvar), dim=1).sum()
             for start in range(0, n_points, chunk)
         )
         mean_log_qz = log_qz_sum / n_points - math.log(n_points)
@@ -319,6 +397,7 @@ def mutual_info_batched(
     generator: torch.Generator,
     *,
     analytic_entropy: bool = False,
+    family: PosteriorFamily = GAUSSIAN,
 ) -> float:
     """He et al.'s per-batch mutual information estimate, in nats.
 
@@ -338,11 +417,12 @@ def mutual_info_batched(
         batch_size: points per aggregate posterior, or each batch's number of points in order (summing to N).
         generator: source of the one sample per posterior.
         analytic_entropy: as in `mutual_info`; True is He et al.'s exact estimator.
+        family: as in `mutual_info`.
 
     Returns:
         The estimate, in nats.
     """
-    _check_posterior(mu, logvar)
+    family.check(mu, logvar)
     sizes = [batch_size] if isinstance(batch_size, int) else batch_size
     for size in sizes:
         _check_positive("batch_size", size)
@@ -352,7 +432,8 @@ def mutual_info_batched(
     if not isinstance(batch_size, int) and sum(batch_size) != n_points:
         raise ValueError(f"Expected batch sizes summing to N = {n_points} but got {sum(batch_size)}")
     weighted = sum(
-        len(batch_mu) * mutual_info(batch_mu, batch_logvar, generator, analytic_entropy=analytic_entropy)
+        len(batch_mu) * mutual_info(batch_mu, batch_logvar, generator, analytic_entropy=analytic_entropy,
+                                    family=family)
         for batch_mu, batch_logvar in zip(
             mu.split(batch_size), logvar.split(batch_size), strict=True
         )

@@ -21,7 +21,6 @@ from bench.data.batching import collate
 from bench.data.datasets import cached_corpus
 from bench.diagnosis import Evidence, Samples, collapse_onset, curve_batch
 from bench.evaluate import encode_all, evaluation_subset, split_batches
-from bench.metrics import gaussian_kl_per_dim
 from bench.report.escape import escapes, mi_null_threshold, validation_size
 from bench.report.verdicts import autoencoder_control
 from bench.sampling import LoadedRun, decode, load_run, prior_codes, to_text
@@ -69,9 +68,10 @@ def _finite(value: Any) -> bool:
 
 
 def unit_kls(run: LoadedRun, sentences: list[list[int]]) -> tuple[float, ...]:
-    """Mean KL(q(z_u|x) || N(0, 1)) over `sentences`, per latent unit u, in nats."""
+    """Mean KL(q(z_u|x) || p(z_u)) over `sentences`, per latent unit u, in nats (the vMF's constant KL,
+    which is not a sum over units, spread evenly)."""
     mu, logvar = encode_all(run.model, split_batches(sentences), torch.device("cpu"))
-    return tuple(gaussian_kl_per_dim(mu.double(), logvar.double()).mean(dim=0).tolist())
+    return tuple(run.model.family.kl_per_dim(mu.double(), logvar.double()).mean(dim=0).tolist())
 
 
 def token_agreement(decoded: list[int], reference: list[int]) -> float:

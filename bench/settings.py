@@ -58,6 +58,7 @@ INIT_SCHEMES = ("reference", "pytorch", "pytorch-encoder")
 BATCHING = ("padded", "by-length")  # how training sentences are cut into batches
 PRECISIONS = ("fp32", "bf16")  # of training steps and of the final evaluation (autocast)
 BN_SCALES = ("fixed", "rms")  # how the scale of BatchNorm on the encoder mean is kept (BN-VAE, DU-VAE)
+POSTERIORS = ("gaussian", "vmf")  # the family of q(z|x) (bench/metrics.py, bench/vmf.py)
 
 
 @dataclass
@@ -88,6 +89,11 @@ class ModelConfig:
                              added=True)
     delta_kl: float = setting(0.0, "> 0: delta-VAE's posterior (Razavi et al. 2019): sigma bounded and mu "
                                    "set from it so that every unit's KL is >= this many nats", added=True)
+    posterior: str = setting("gaussian", '"gaussian" (q(z|x) = N(mu, diag sigma^2), prior N(0, I)) or "vmf" '
+                                         '(von Mises-Fisher on the unit sphere with fixed concentration '
+                                         'vmf_kappa, prior uniform on it; Xu & Durrett 2018)', added=True)
+    vmf_kappa: float = setting(80.0, "the vMF posterior's fixed concentration kappa (their code's PTB "
+                                     "setting: 80); its KL to the uniform prior is a constant", added=True)
     init: str = setting("reference", '"reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer '
                                      'defaults), or "pytorch-encoder" (BN-VAE\'s code: PyTorch defaults in '
                                      'the encoder, reference in the decoder)')

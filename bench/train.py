@@ -307,9 +307,9 @@ class Trainer:
 
     def _mi_au(self, mu: Tensor, logvar: Tensor) -> dict[str, float]:
         """Whole-set MI and AU, with the same seeded draw every time so epochs compare."""
-        generator = torch.Generator().manual_seed(self.cfg.seed)
-        return {"mi": mutual_info(mu, logvar, generator),
-                "au": active_units(mu, self.cfg.eval.au_threshold)}
+        generator, family = torch.Generator().manual_seed(self.cfg.seed), self.model.family
+        return {"mi": mutual_info(mu, logvar, generator, family=family),
+                "au": active_units(family.mean(mu, logvar), self.cfg.eval.au_threshold)}
 
     def _epoch_generator(self) -> torch.Generator:
         """A draw fresh each epoch, yet the same for (seed, epoch) so a resumed run repeats it.
@@ -334,7 +334,7 @@ class Trainer:
         self.model.train()
         diagnostics = self._mi_au(sums.mu, sums.logvar)
         mi_batch = mutual_info_batched(sums.mu, sums.logvar, self.valid_mi_batches, self._epoch_generator(),
-                                       analytic_entropy=True)
+                                       analytic_entropy=True, family=self.model.family)
         count = sums.sentences
         return {
             "loss": sums.neg_elbo / count,  # the metrics.json key (bench.evaluate.ElboSums says why)

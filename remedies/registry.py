@@ -44,6 +44,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "bow": "remedies.bow",
     "min-rate": "remedies.min_rate",
     "capacity": "remedies.capacity",
+    "vmf": "remedies.vmf",
 }
 
 _registered: dict[str, type[Remedy]] = {}

@@ -1,13 +1,20 @@
-"""LSTM inference network q(z|x) = N(mu, diag sigma^2)."""
+"""LSTM inference network q(z|x) = N(mu, diag sigma^2), or vMF(mu, kappa) on the unit sphere."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.config import ModelConfig
 from bench.data.vocab import PAD
-from bench.models.posterior import delta_posterior, floored_logvar, rescale_to_rms, sigma_bounds
+from bench.models.posterior import (
+    delta_posterior,
+    floored_logvar,
+    posterior_family,
+    rescale_to_rms,
+    sigma_bounds,
+)
 
 
 class LSTMEncoder(nn.Module):
@@ -20,13 +27,22 @@ class LSTMEncoder(nn.Module):
     `var_dropout` are DU-VAE's variance (with `var_gate`, only while the
     training KL weight is 1, as their code), `delta_kl` delta-VAE's whole
     posterior (bench/models/posterior.py).
+
+    With `posterior = "vmf"` a bias-free Linear gives the mean direction,
+    normalised to unit length (Xu & Durrett's `vMF.estimate_param`), and the
+    second output has no columns: kappa is fixed (`family` holds it).
     """
 
     def __init__(self, vocab_size: int, cfg: ModelConfig) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.emb, padding_idx=PAD)
         self.lstm = nn.LSTM(cfg.emb, cfg.enc_hidden, batch_first=True)
-        self.to_gaussian = nn.Linear(cfg.enc_hidden, 2 * cfg.nz, bias=False)
+        self.family = posterior_family(cfg)
+        self.vmf = cfg.posterior == "vmf"
+        if self.vmf:
+            self.to_direction = nn.Linear(cfg.enc_hidden, cfg.nz, bias=False)
+        else:
+            self.to_gaussian = nn.Linear(cfg.enc_hidden, 2 * cfg.nz, bias=False)
         self.bn: nn.BatchNorm1d | None = None
         self.bn_rms = cfg.bn_gamma if cfg.bn_scale == "rms" else 0.0  # 0: the scale stays fixed
         if cfg.bn_gamma > 0:
@@ -40,13 +56,17 @@ class LSTMEncoder(nn.Module):
         self.sigma_bounds = sigma_bounds(cfg.delta_kl) if cfg.delta_kl > 0 else None
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """tokens [B, L] (`<s> x </s>` + padding), lengths [B] = n + 1 -> mu, logvar [B, nz].
+        """tokens [B, L] (`<s> x </s>` + padding), lengths [B] = n + 1 -> mu, logvar [B, nz]
+        (vMF: the unit direction [B, nz] and [B, 0]).
 
         The LSTM runs over the padding too, but it is causal, so the output at
         position `lengths` (the `</s>`) only saw the sentence itself.
         """
         outputs, _ = self.lstm(self.embed(tokens))
         last = outputs[torch.arange(tokens.shape[0], device=tokens.device), lengths]
+        if self.vmf:  # normalised in float32, as the Gaussian transforms of bench/models/posterior.py
+            direction = F.normalize(self.to_direction(last).float(), dim=-1)
+            return direction, direction.new_zeros(direction.shape[0], 0)
         mu, logvar = self.to_gaussian(last).chunk(2, dim=-1)
         if self.bn is not None:
             if self.bn_rms:

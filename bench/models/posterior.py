@@ -1,5 +1,6 @@
 """How the encoder's raw outputs become q(z|x) = N(mu, diag e^logvar) under the remedies that change that
-family: the BatchNorm scale of DU-VAE, its variance floor and variance dropout, and delta-VAE's bounds.
+family: the BatchNorm scale of DU-VAE, its variance floor and variance dropout, and delta-VAE's bounds;
+and which family q(z|x) belongs to (`posterior_family`: that Gaussian, or the vMF of bench/vmf.py).
 
 Each stays a diagonal Gaussian, so the training KL, the IW NLL, MI and AU read it as any other posterior;
 only variance dropout differs between training and evaluation (it is off in eval mode, as in the
@@ -15,8 +16,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bench.metrics import GAUSSIAN, PosteriorFamily
+from bench.settings import ModelConfig
+from bench.vmf import VonMisesFisher
+
 SIGMOID_FLOOR = 1 / 50  # delta-VAE (DG-VAEs): 1 + e^-s clamped at 50, so no sigma sits on the lower bound
 SQRT_MARGIN = 1e-6  # delta-VAE (DG-VAEs): added under the square root of mu^2
+
+
+def posterior_family(cfg: ModelConfig) -> PosteriorFamily:
+    """The family of q(z|x) and its prior that `model.posterior` names: every estimator reads it."""
+    return VonMisesFisher(cfg.nz, cfg.vmf_kappa) if cfg.posterior == "vmf" else GAUSSIAN
 
 
 def rescale_to_rms(weight: Tensor, target: float) -> None:

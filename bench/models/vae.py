@@ -17,7 +17,7 @@ from bench.config import ModelConfig
 from bench.data.batching import Batch
 from bench.data.vocab import PAD
 from bench.errors import ConfigError
-from bench.metrics import gaussian_kl_per_dim, sample_posterior
+from bench.metrics import GAUSSIAN, DiagonalGaussian, PosteriorFamily, sample_posterior
 from bench.models.bow import BagOfWords, bag_nll
 from bench.models.encoder import LSTMEncoder
 from bench.models.init import initialise_model
@@ -30,9 +30,9 @@ class LossTerms:
     """Per-sentence terms of the negative ELBO for one batch, in nats."""
 
     rec: Tensor  # [B] -log p(x|z) for one sample z ~ q(z|x)
-    kl_per_dim: Tensor  # [B, nz] analytic KL(q(z|x) || N(0, I)) per latent unit
-    mu: Tensor  # [B, nz]
-    logvar: Tensor  # [B, nz]
+    kl_per_dim: Tensor  # [B, nz] analytic KL(q(z|x) || p(z)) per latent unit (vMF: the constant / nz each)
+    mu: Tensor  # [B, nz] (vMF: the unit mean direction)
+    logvar: Tensor  # [B, nz] (vMF: [B, 0], kappa being fixed)
     aux: Tensor | None = None  # [B] auxiliary training loss of the model's own head (bag of words), on
     # the same z as rec; None without one. Not part of the ELBO: training adds it, metrics never read it.
 
@@ -65,8 +65,14 @@ class SentenceVAE(nn.Module):
         if isinstance(self.encoder, LSTMEncoder):
             self.encoder.full_kl_weight = weight >= 1.0
 
+    @property
+    def family(self) -> PosteriorFamily:
+        """The family of q(z|x) and the prior (`model.posterior`): sampling, the KL and the metrics use it."""
+        return getattr(self.encoder, "family", GAUSSIAN)
+
     def encode(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """q(z|x) parameters for each sentence: mu, logvar [B, nz]."""
+        """q(z|x) parameters for each sentence, in `family`'s terms: mu, logvar [B, nz] (vMF: the unit
+        direction [B, nz] and [B, 0])."""
         return self.encoder(batch.tokens, batch.lengths)
 
     def log_likelihood(self, batch: Batch, z: Tensor, inputs: Tensor | None = None) -> Tensor:
@@ -100,10 +106,14 @@ class SentenceVAE(nn.Module):
         """One-sample ELBO terms, the training objective's ingredients (and the bag-of-words loss on the
         same z, when the model has the head)."""
         mu, logvar = self.encode(batch)
-        z = sample_posterior(mu, logvar, 1, generator)
+        # The Gaussian draw goes through this module's `sample_posterior`: benchmarks/authors_code.py
+        # replaces it to give the harness and the authors' code the same noise.
+        sample = sample_posterior if isinstance(self.family, DiagonalGaussian) else self.family.sample
+        z = sample(mu, logvar, 1, generator)
         rec = -self.log_likelihood(batch, z, inputs).squeeze(1)
         aux = None if self.bow is None else bag_nll(self.bow(z.squeeze(1)), batch.targets)
-        return LossTerms(rec=rec, kl_per_dim=gaussian_kl_per_dim(mu, logvar), mu=mu, logvar=logvar, aux=aux)
+        kl_per_dim = self.family.kl_per_dim(mu, logvar)
+        return LossTerms(rec=rec, kl_per_dim=kl_per_dim, mu=mu, logvar=logvar, aux=aux)
 
 
 def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:

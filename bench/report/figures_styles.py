@@ -55,7 +55,7 @@ FAMILY_OF = {
     "none": CONTROLS, "kl-annealing": SCHEDULES, "cyclical": SCHEDULES, "aggressive": ENCODER,
     "pretrain-fb": ENCODER, "beta": KL_TERM, "free-bits": KL_TERM, "bn-vae": KL_TERM,
     "word-dropout": DECODER, "dilated-cnn": DECODER, "du-vae": KL_TERM, "delta-vae": KL_TERM,
-    "min-rate": KL_TERM, "capacity": KL_TERM, "skip-vae": OTHER, "bow": OTHER,
+    "min-rate": KL_TERM, "capacity": KL_TERM, "vmf": KL_TERM, "skip-vae": OTHER, "bow": OTHER,
 }
 @dataclass(frozen=True)
 class RemedyStyle:

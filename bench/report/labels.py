@@ -96,7 +96,7 @@ def remedy_settings(runs: pd.DataFrame) -> pd.Series:
 DECIDING_PARAMETERS = {"beta": ("beta",), "free-bits": ("lam",), "bn-vae": ("gamma",),
                        "cyclical": ("cycles",), "word-dropout": ("keep",), "dilated-cnn": ("size",),
                        "du-vae": ("gamma",), "delta-vae": ("delta",), "min-rate": ("rate",),
-                       "capacity": ("target",)}
+                       "capacity": ("target",), "vmf": ("kappa",)}
 
 
 def short_labels(specs: Iterable[str], *, deciding: bool = True) -> dict[str, str]:

@@ -108,6 +108,8 @@ FINDINGS: tuple[Finding, ...] = (
             "escapes", True),
     Finding("capacity-escapes", "Burgess et al. 2018; Prokhorov et al. 2019",
             "a KL capacity target keeps z in use", "capacity", "escapes", True),
+    Finding("vmf-escapes", "Xu & Durrett 2018", "a fixed-kappa vMF posterior keeps z in use", "vmf",
+            "escapes", True),
 )
 
 VERDICT_COLUMNS = [
