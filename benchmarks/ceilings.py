@@ -119,3 +119,12 @@ def train_flops_per_token(emb: int, nz: int, enc_hidden: int, dec_hidden: int, v
 def iw_flops_per_cell(emb: int, nz: int, dec_hidden: int, vocab: int) -> int:
     """Matmul FLOPs of scoring one token under one z sample (decoder forward; the encoder runs once)."""
     return 2 * dec_hidden * vocab + lstm_flops(emb + nz, dec_hidden)
+
+
+def scoring_block(vocab: int, per_call: int) -> int:
+    """Cells per output-layer product when scoring: the model's blocks (bench.models.projection), or,
+    for a revision from before them (perf.py --before), the whole decoder call of `per_call` cells."""
+    from bench.models import projection
+
+    block_rows = getattr(projection, "block_rows", None)
+    return block_rows(vocab) if block_rows else per_call

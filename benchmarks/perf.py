@@ -17,26 +17,43 @@ sitting.
     python benchmarks/perf.py --quick              # fewer steps and sentences
     python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
     python benchmarks/perf.py --with-demo           # also the demo suite's wall time
+    python benchmarks/perf.py --before HEAD~3 --only iw-suite-fp32   # before and after, in one sitting
+
+With --before REV each measurement runs --pairs times on REV's code (a
+temporary git worktree, imported through PYTHONPATH) and on this checkout's,
+alternating, so both see the same machine; the row reports the median of
+each side and their ratio. The measuring script is this one for both sides,
+so REV must offer the functions it calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ceilings
 
+ROOT = Path(__file__).resolve().parents[1]
+
 SIZES = {
     "small": {"model.nz": 2, "model.emb": 50, "model.enc_hidden": 50, "model.dec_hidden": 50,
               "train.batch_size": 16},
     "large": {"model.nz": 32, "model.emb": 512, "model.enc_hidden": 1024, "model.dec_hidden": 1024,
+              "train.batch_size": 32},
+    # the ptb-small suite's cells (bench/suites/ptb-small.toml): nz 16, 64 / 64, batch 32
+    "suite": {"model.nz": 16, "model.emb": 64, "model.enc_hidden": 64, "model.dec_hidden": 64,
               "train.batch_size": 32},
 }
 
@@ -53,8 +70,8 @@ REFERENCE = {
 
 # How much work each measurement does (full, quick).
 WORK = {
-    "train": {"small": (200, 60), "large": (24, 8)},  # training steps timed
-    "iw": {"small": (400, 100), "large": (16, 6)},  # test sentences scored at k = 500
+    "train": {"small": (200, 60), "large": (24, 8), "suite": (200, 60)},  # training steps timed
+    "iw": {"small": (400, 100), "large": (16, 6), "suite": (200, 60)},  # test sentences scored at k = 500
 }
 
 MEASUREMENTS = [
@@ -62,7 +79,7 @@ MEASUREMENTS = [
     for kind in ("train", "iw")
     for size in ("small", "large")
     for precision in ("fp32", "bf16")
-] + ["miau-small-fp32", "miau-large-fp32", "aggressive-small-fp32"]
+] + ["train-suite-fp32", "iw-suite-fp32", "miau-small-fp32", "miau-large-fp32", "aggressive-small-fp32"]
 DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
 
 
@@ -156,17 +173,18 @@ def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> 
     seconds = result["timings"]["iw_nll_s"]
     model, vocab = cfg.model, len(trainer.corpus.vocab)
     cells = sum(len(sentence) + 1 for sentence in sentences) * cfg.eval.iw_samples  # +1: end of sentence
-    per_call = cfg.eval.iw_tokens
-    output_s = ceilings.output_layer_seconds(per_call, model.dec_hidden, vocab, precision, "none")
+    per_call = cfg.eval.iw_tokens  # cells per decoder call (the LSTM's batch)
+    block = ceilings.scoring_block(vocab, per_call)  # cells per output-layer product
+    output_s = ceilings.output_layer_seconds(block, model.dec_hidden, vocab, precision, "none")
+    output_s *= cells / block
     length = round(cells / (count * cfg.eval.iw_samples))  # mean target length
     lstm_s = ceilings.lstm_seconds(max(1, per_call // length), length, model.emb + model.nz,
-                                   model.dec_hidden, precision, "none")
+                                   model.dec_hidden, precision, "none") * cells / per_call
     flops = ceilings.iw_flops_per_cell(model.emb, model.nz, model.dec_hidden, vocab) * cells
-    peak = ceilings.peak_matmul_flops(precision, (per_call, model.dec_hidden, vocab))
+    peak = ceilings.peak_matmul_flops(precision, (block, model.dec_hidden, vocab))
     return {"iw_sent_s": count / seconds, "sentences": count, "k": cfg.eval.iw_samples,
             "seconds": seconds, "nll": result["nll"],
-            "ceiling_output_layer": count / (output_s * cells / per_call),
-            "ceiling_kernels": count / ((output_s + lstm_s) * cells / per_call),
+            "ceiling_output_layer": count / output_s, "ceiling_kernels": count / (output_s + lstm_s),
             "ceiling_matmul": count * peak / flops}
 
 
@@ -272,14 +290,16 @@ def ceiling_cells(row: dict[str, Any], unit: str, reference: Any, higher_is_bett
 def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     yes_no = {True: "yes", False: "no", None: "unknown"}
+    before = results.get("before")
     lines = [
         f"Measured on {machine['cpu']} (AMX bf16: {yes_no[machine.get('amx_bf16')]}, AVX-512 bf16: "
         f"{yes_no[machine.get('avx512_bf16')]}), torch {machine['torch']}, {results['threads']} threads"
         f"{', --quick' if results['quick'] else ''}.",
         "",
         "| measurement | value | reference (He et al.'s code) | speed-up | peak RSS MB (reference) "
-        "| ceilings: big kernels (output layer alone) / matmul peak | speed-up the ceilings allow |",
-        "|---|---|---|---|---|---|---|",
+        "| ceilings: big kernels (output layer alone) / matmul peak | speed-up the ceilings allow |"
+        + (f" before ({before}), median | speed-up over before |" if before else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|" if before else ""),
     ]
     for row in results["measurements"]:
         metric, unit, higher_is_better = METRIC[row["name"].split("-")[0]]
@@ -287,9 +307,54 @@ def markdown(results: dict[str, Any]) -> str:
         ratio = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
         rss_reference = REFERENCE["peak_rss_mb"].get(row["size"], "-")
         ceilings_text = ceiling_cells(row, unit, reference, higher_is_better)
+        then = f" {row['before']:,.2f} {unit} | {row['speedup_over_before']:.2f}x |" if before else ""
         lines.append(f"| {row['name']} | {row[metric]:,.2f} {unit} | {reference} {unit} | {ratio} | "
-                     f"{row['peak_rss_mb']:.0f} ({rss_reference}) | {ceilings_text}")
+                     f"{row['peak_rss_mb']:.0f} ({rss_reference}) | {ceilings_text}{then}")
     return "\n".join(lines) + "\n"
+
+
+class MeasurementFailed(RuntimeError):
+    """A measurement's child process exited with an error (its last stderr lines are the message)."""
+
+
+def measure_in_child(name: str, args: argparse.Namespace, source: Path | None = None) -> dict[str, Any]:
+    """One measurement in a fresh process, on this checkout's code or on `source`'s (a worktree)."""
+    command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
+    command += ["--quick"] if args.quick else []
+    command += ["--data-dir", args.data_dir] if args.data_dir else []
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise MeasurementFailed(done.stderr.strip()[-500:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """A temporary detached git worktree of `revision`, removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "before"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), revision],
+                       check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
+
+
+def before_and_after(name: str, args: argparse.Namespace, source: Path) -> dict[str, Any]:
+    """`args.pairs` alternating runs on the old code and this checkout's: the row of the median
+    after-run, with the before-median and the speed-up (above 1: faster now) beside it."""
+    metric, _, higher_is_better = METRIC[name.split("-")[0]]
+    befores, afters = [], []
+    for _ in range(args.pairs):
+        befores.append(measure_in_child(name, args, source)[metric])
+        afters.append(measure_in_child(name, args))
+    row = sorted(afters, key=lambda result: result[metric])[len(afters) // 2]
+    before, after = statistics.median(befores), statistics.median(result[metric] for result in afters)
+    return {**row, "before": before, "before_all": befores,
+            "after_all": [result[metric] for result in afters], "before_revision": args.before,
+            "speedup_over_before": after / before if higher_is_better else before / after}
 
 
 def main() -> None:
@@ -301,6 +366,9 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO], help="run just these")
     parser.add_argument("--with-demo", action="store_true", help="also time the demo suite (~5 min)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--before", metavar="REV", default=None,
+                        help="also measure git revision REV, alternating with this checkout (same sitting)")
+    parser.add_argument("--pairs", type=int, default=3, help="before/after pairs per measurement (default 3)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO], help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
@@ -308,20 +376,20 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one, args.data_dir, args.quick, args.threads)))
         return
+    names = args.only or [*MEASUREMENTS, *([DEMO] if args.with_demo else [])]
     rows = []
-    for name in args.only or [*MEASUREMENTS, *([DEMO] if args.with_demo else [])]:
-        command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
-        command += ["--quick"] if args.quick else []
-        command += ["--data-dir", args.data_dir] if args.data_dir else []
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            rows.append({"name": name, "error": done.stderr.strip().splitlines()[-1:]})
-            print(f"{name}: failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
-            continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        row["speedup"] = speedup(row)
-        rows.append(row)
-        print(f"{name}: done", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(worktree(args.before)) if args.before else None
+        for name in names:
+            try:
+                row = before_and_after(name, args, source) if source else measure_in_child(name, args)
+            except MeasurementFailed as failure:
+                rows.append({"name": name, "error": str(failure).splitlines()[-1:]})
+                print(f"{name}: failed: {failure}", file=sys.stderr)
+                continue
+            row["speedup"] = speedup(row)
+            rows.append(row)
+            print(f"{name}: done", file=sys.stderr)
     import torch
 
     from bench import hardware
@@ -331,6 +399,7 @@ def main() -> None:
                     "torch": torch.__version__},
         "quick": args.quick,
         "threads": args.threads,
+        "before": args.before,
         "measurements": [row for row in rows if "error" not in row],
         "failed": [row for row in rows if "error" in row],
     }
