@@ -1,0 +1,57 @@
+"""benchmarks/perf.py's before/after mode on fixed numbers: which runs it alternates, the medians and
+speed-up it reports, and the table it writes (no measurement runs here)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import BENCHMARKS, benchmark_script
+
+
+@pytest.fixture(scope="module")
+def perf() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(BENCHMARKS))  # its sibling ceilings.py, importable as when it runs
+    try:
+        yield from benchmark_script("perf")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_before_and_after_alternate_and_report_medians(perf: ModuleType, monkeypatch) -> None:
+    calls: list[str] = []
+    values = iter([4.0, 8.0, 2.0, 9.0, 5.0, 7.0])  # before, after, before, after, ...
+
+    def fake(name: str, args: argparse.Namespace, source: Path | None = None) -> dict:
+        calls.append("before" if source else "after")
+        return {"name": name, "size": "suite", "iw_sent_s": next(values)}
+
+    monkeypatch.setattr(perf, "measure_in_child", fake)
+    args = argparse.Namespace(pairs=3, before="HEAD~1")
+    row = perf.before_and_after("iw-suite-fp32", args, Path("worktree"))
+    assert calls == ["before", "after"] * 3
+    assert (row["before"], row["iw_sent_s"]) == (4.0, 8.0)  # the medians of 4, 2, 5 and of 8, 9, 7
+    assert row["speedup_over_before"] == pytest.approx(2.0)
+    assert row["before_all"] == [4.0, 2.0, 5.0] and row["before_revision"] == "HEAD~1"
+
+
+def test_a_time_speeds_up_when_it_falls(perf: ModuleType, monkeypatch) -> None:
+    values = iter([10.0, 4.0])
+    monkeypatch.setattr(perf, "measure_in_child", lambda name, args, source=None: {
+        "name": name, "size": "small", "mi_au_s": next(values)})
+    row = perf.before_and_after("miau-small-fp32", argparse.Namespace(pairs=1, before="v1"), Path("w"))
+    assert row["speedup_over_before"] == pytest.approx(2.5)
+
+
+def test_the_table_names_the_revision_and_shows_both_sides(perf: ModuleType) -> None:
+    row = {"name": "iw-suite-fp32", "size": "suite", "iw_sent_s": 8.0, "peak_rss_mb": 686.0, "speedup": None,
+           "before": 4.07, "speedup_over_before": 1.96}
+    machine = {"cpu": "a CPU", "amx_bf16": True, "avx512_bf16": True, "torch": "2.13.0"}
+    results = {"machine": machine, "threads": 1, "quick": False, "before": "HEAD~1", "measurements": [row]}
+    table = perf.markdown(results)
+    assert "before (HEAD~1), median | speed-up over before |" in table
+    assert "| iw-suite-fp32 | 8.00 sent/s |" in table and "| 4.07 sent/s | 1.96x |" in table
