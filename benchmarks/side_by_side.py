@@ -5,7 +5,10 @@
 
 The authors' repository is a local checkout the user fetched (never part of
 this project): jxhe/vae-lagging-encoder for He et al. 2019's settings,
-bohanli/vae-pretraining-encoder for Li et al. 2019's. The script copies it
+bohanli/vae-pretraining-encoder for Li et al. 2019's (pretrain-fb) and for
+the constant KL weight of their `text_beta.py` (beta, with `--beta`), and
+valdersoul/bn-vae, a fork of Li et al.'s code, for Zhu et al. 2020's
+BN-VAE (bn-vae, with `--gamma`). The script copies it
 to a temporary folder, writes one config module there for the ptb-small
 files and the sizes asked for, runs its training script once per seed and
 reads per-epoch validation and final test KL / MI / AU from what it prints.
@@ -16,9 +19,11 @@ into `--out` (a normal store: runs resume and are never redone).
 
 MI on both sides is the estimator the authors' script prints: He et al.'s
 per-batch one (analytic entropy; the harness records it as `mi_batch`),
-and for Li et al. their whole-set one (the harness's `mi`, which uses a
-shared sample instead of the analytic entropy). Each cell is
-mean +- sd over seeds.
+and for Li et al.'s scripts and BN-VAE's their whole-set one (the
+harness's `mi`, which uses a shared sample instead of the analytic
+entropy). The loss on both sides is the one-sample negative ELBO at KL
+weight 1, which every script prints as `nll` (`text_beta.py`'s `avg_loss`
+weights the KL by beta). Each cell is mean +- sd over seeds.
 
 "Agrees" is an equivalence test, not a failure to find a difference: two
 one-sided Welch tests (TOST) that the means differ by less than the metric's
@@ -55,8 +60,11 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.config import parse_overrides  # noqa: E402  (the checkout's package, not an installed one)
+from bench.errors import ConfigError  # noqa: E402
 from bench.report.stats import tost, welch  # noqa: E402
+from remedies.registry import parse as parse_remedy  # noqa: E402
 
+HE_SCRIPT = "text.py"  # He et al.'s training script; the others are Li et al.'s (and BN-VAE's fork of them)
 HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
 ALPHA = 0.05
 
@@ -75,35 +83,49 @@ MARGINS: dict[str, float] = {
 class Setting:
     """One row of a paper's table, as the authors' scripts and as a harness remedy."""
 
-    authors: str  # "he" or "li"
+    script: str  # the authors' training script: HE_SCRIPT, or text_anneal_fb.py / text_beta.py
     authors_args: tuple[str, ...]  # arguments of the authors' training script
     remedy: str  # the harness's remedy spec
     pretrain: bool = False  # Li et al.: an autoencoder stage (text_beta.py) first
 
     @property
     def whole_set_mi(self) -> bool:
-        """Li et al.'s scripts print a whole-set MI, He et al.'s a per-batch one."""
-        return self.authors == "li"
+        """Li et al.'s scripts (and BN-VAE's) print a whole-set MI, He et al.'s a per-batch one."""
+        return self.script != HE_SCRIPT
 
 
-def settings(warm_up: int, pretrain_epochs: int, target_kl: float) -> dict[str, Setting]:
-    anneal = ("--kl_start", "0.1", "--warm_up", str(warm_up))
+def settings(args: argparse.Namespace) -> dict[str, Setting]:
+    """Every authors' row this script runs, at the sizes and parameters `args` asks for."""
+    anneal = ("--kl_start", "0.1", "--warm_up", str(args.warm_up))
     return {
-        "vanilla": Setting("he", ("--kl_start", "1.0"), "none"),
-        "anneal": Setting("he", anneal, f"kl-annealing(start=0.1,epochs={warm_up})"),
-        "aggressive": Setting("he", ("--aggressive", "1", "--kl_start", "1.0"), "aggressive"),
-        "aggressive+anneal": Setting("he", ("--aggressive", "1", *anneal),
-                                     f"aggressive+kl-annealing(start=0.1,epochs={warm_up})"),
+        "vanilla": Setting(HE_SCRIPT, ("--kl_start", "1.0"), "none"),
+        "anneal": Setting(HE_SCRIPT, anneal, f"kl-annealing(start=0.1,epochs={args.warm_up})"),
+        "aggressive": Setting(HE_SCRIPT, ("--aggressive", "1", "--kl_start", "1.0"), "aggressive"),
+        "aggressive+anneal": Setting(HE_SCRIPT, ("--aggressive", "1", *anneal),
+                                     f"aggressive+kl-annealing(start=0.1,epochs={args.warm_up})"),
         "pretrain-fb": Setting(
-            "li", ("--reset_dec", "--kl_start", "0", "--warm_up", str(warm_up), "--target_kl",
-                   str(target_kl), "--fb", "2", "--lr", "0.5"),
-            f"pretrain-fb(pretrain_epochs={pretrain_epochs},warmup_epochs={warm_up},target_kl={target_kl})",
+            "text_anneal_fb.py", ("--reset_dec", "--kl_start", "0", "--warm_up", str(args.warm_up),
+                                  "--target_kl", str(args.target_kl), "--fb", "2", "--lr", "0.5"),
+            f"pretrain-fb(pretrain_epochs={args.pretrain_epochs},warmup_epochs={args.warm_up},"
+            f"target_kl={args.target_kl})",
             pretrain=True),
+        # Their defaults give the rest: KL weight a constant 1 (--kl_start 1.0), no free bits, lr 1.0.
+        "bn-vae": Setting("text_anneal_fb.py", ("--gamma", str(args.gamma)), f"bn-vae(gamma={args.gamma})"),
+        "beta": Setting("text_beta.py", ("--beta", str(args.beta)), f"beta(beta={args.beta})"),
     }
 
 
+def missing_flags(script: Path, setting: Setting) -> list[str]:
+    """The setting's flags that `script` never declares: a checkout of another repository (Li et al.'s
+    text_anneal_fb.py has no --gamma, BN-VAE's fork has) would otherwise fail only once it runs."""
+    source = script.read_text(encoding="utf-8")
+    return [flag for flag in setting.authors_args
+            if flag.startswith("--") and f"'{flag}'" not in source and f'"{flag}"' not in source]
+
+
 NUMBER = r"([-\d.e+]+)"
-VAL = re.compile(rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl: {NUMBER}, mi: {NUMBER}, recon: {NUMBER}")
+VAL = re.compile(rf"(VAL|TEST) --- avg_loss: {NUMBER}, kl: {NUMBER}, mi: {NUMBER}, recon: {NUMBER}, "
+                 rf"nll: {NUMBER}")
 AU = re.compile(r"^(\d+) active units")
 
 
@@ -169,13 +191,17 @@ def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
 
 
 def parse_log(lines: list[str]) -> dict[str, Any]:
-    """Per-epoch VAL rows and the last TEST row (the best checkpoint), each with its AU line."""
+    """Per-epoch VAL rows and the last TEST row (the best checkpoint), each with its AU line.
+
+    The loss is the printed `nll`, rec + KL: the negative ELBO, as the harness's. It equals `avg_loss`
+    in every script but text_beta.py, whose `avg_loss` is rec + beta x KL.
+    """
     validation, test, pending = [], None, None
     for line in lines:
         match = VAL.search(line)
         if match:
-            mode, loss, kl, mi, rec = match.groups()
-            pending = (mode, {"loss": float(loss), "kl": float(kl), "mi": float(mi), "rec": float(rec)})
+            mode, _, kl, mi, rec, nll = match.groups()
+            pending = (mode, {"loss": float(nll), "kl": float(kl), "mi": float(mi), "rec": float(rec)})
             continue
         match = AU.match(line.strip())
         if match and pending is not None:
@@ -189,6 +215,16 @@ def parse_log(lines: list[str]) -> dict[str, Any]:
     return {"validation": validation, "test": test}
 
 
+def authors_argv(setting: Setting, dataset: str, seed: int, exp: Path) -> list[str]:
+    """The authors' training command for one seed: He et al.'s takes it by --taskid (an index into their
+    list of seeds), Li et al.'s scripts as --seed, with an experiment folder under `exp`."""
+    if setting.script == HE_SCRIPT:
+        return [HE_SCRIPT, "--dataset", dataset, "--taskid", str(seed), *setting.authors_args]
+    argv = [setting.script, "--dataset", dataset, "--seed", str(seed), "--exp_dir", str(exp / "vae"),
+            *setting.authors_args]
+    return argv + (["--load_path", str(exp / "ae" / "model.pt")] if setting.pretrain else [])
+
+
 def run_authors(setting: Setting, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """One seed of the authors' code in a private copy of their checkout."""
     started = time.perf_counter()
@@ -196,21 +232,14 @@ def run_authors(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
         repo = Path(tmp) / "repo"
         shutil.copytree(args.repo, repo, ignore=shutil.ignore_patterns(".git"))
         dataset = write_config(repo, args, args.epochs)
-        if setting.authors == "he":
-            argv = ["text.py", "--dataset", dataset, "--taskid", str(seed), *setting.authors_args]
-        else:
-            exp = repo / "exp"
-            if setting.pretrain:
-                write_config(repo, args, args.pretrain_epochs)
-                ae = ["text_beta.py", "--dataset", dataset, "--beta", "0", "--lr", "0.5",
-                      "--seed", str(seed), "--exp_dir", str(exp / "ae")]
-                list(run_authors_script(repo, ae))
-                write_config(repo, args, args.epochs)
-            argv = ["text_anneal_fb.py", "--dataset", dataset, "--seed", str(seed),
-                    "--exp_dir", str(exp / "vae"), *setting.authors_args]
-            if setting.pretrain:
-                argv += ["--load_path", str(exp / "ae" / "model.pt")]
-        parsed = parse_log(list(run_authors_script(repo, argv)))
+        exp = repo / "exp"
+        if setting.pretrain:
+            write_config(repo, args, args.pretrain_epochs)
+            ae = ["text_beta.py", "--dataset", dataset, "--beta", "0", "--lr", "0.5",
+                  "--seed", str(seed), "--exp_dir", str(exp / "ae")]
+            list(run_authors_script(repo, ae))
+            write_config(repo, args, args.epochs)
+        parsed = parse_log(list(run_authors_script(repo, authors_argv(setting, dataset, seed, exp))))
     return {"side": "authors", "seed": seed, **parsed, "wall_s": time.perf_counter() - started}
 
 
@@ -369,9 +398,9 @@ def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentPars
     """The authors' runs of an earlier --json for seeds below --seeds, refused unless it ran this setting on
     the same config; the seeds it lacks are run as usual."""
     earlier = json.loads(Path(args.authors_from).read_text())
-    config = earlier.get("config", {})
+    config = earlier.get("config", {})  # an option added since it ran is taken at its default
     differing = sorted(key for key, value in vars(args).items()
-                       if key not in NOT_SHARED and config.get(key) != value)
+                       if key not in NOT_SHARED and config.get(key, parser.get_default(key)) != value)
     if earlier.get("setting") != args.setting or differing:
         parser.error(f"{args.authors_from} ran another config ({', '.join(differing) or 'setting'} differ)")
     return [run for run in earlier["runs"] if run["side"] == "authors" and run["seed"] < args.seeds]
@@ -380,8 +409,8 @@ def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentPars
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("setting", help="vanilla, anneal, aggressive, aggressive+anneal (He et al.) "
-                                        "or pretrain-fb (Li et al.)")
+    parser.add_argument("setting", help="vanilla, anneal, aggressive, aggressive+anneal (He et al.), "
+                                        "pretrain-fb, beta (Li et al.) or bn-vae (Zhu et al.)")
     parser.add_argument("--repo", required=True, help="local checkout of the authors' repository")
     parser.add_argument("--data-dir", required=True, help="folder holding ptb/ptb.valid.txt and ptb.test.txt")
     parser.add_argument("--seeds", type=int, default=3)
@@ -392,6 +421,8 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=10, help="KL warm-up epochs (anneal settings)")
     parser.add_argument("--pretrain-epochs", type=int, default=5, help="pretrain-fb: autoencoder epochs")
     parser.add_argument("--target-kl", type=float, default=8.0, help="pretrain-fb: free-bits target")
+    parser.add_argument("--beta", type=float, default=0.4, help="beta: the constant KL weight")
+    parser.add_argument("--gamma", type=float, default=0.5, help="bn-vae: the BatchNorm scale on the mean")
     parser.add_argument("--train-limit", type=int, default=0,
                         help="train on the first N sentences of ptb-small's training file (0: all 3,370)")
     parser.add_argument("--iw-samples", type=int, default=10, help="harness IW NLL samples (not compared)")
@@ -405,16 +436,24 @@ def main() -> None:
                         help="take the authors' runs from an earlier --json of the same config "
                              "instead of running them again (seeds it lacks still run)")
     args = parser.parse_args()
-    known = settings(args.warm_up, args.pretrain_epochs, args.target_kl)
+    known = settings(args)
     if args.setting not in known:
         parser.error(f"unknown setting '{args.setting}'; one of {', '.join(known)}")
     setting = known[args.setting]
-    script = "text.py" if setting.authors == "he" else "text_anneal_fb.py"
-    if setting.authors == "he" and args.seeds > HE_SEEDS:
+    try:
+        parse_remedy(setting.remedy)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if setting.script == HE_SCRIPT and args.seeds > HE_SEEDS:
         parser.error(f"--seeds {args.seeds}: He et al.'s text.py has {HE_SEEDS} seeds (its --taskid picks "
                      f"one from a fixed list), so seeds past {HE_SEEDS - 1} would repeat theirs")
-    if not (Path(args.repo) / script).is_file():
-        parser.error(f"{args.repo} has no {script}: give a checkout of the authors' repository")
+    script = Path(args.repo) / setting.script
+    if not script.is_file():
+        parser.error(f"{args.repo} has no {setting.script}: give a checkout of the authors' repository")
+    missing = missing_flags(script, setting)
+    if missing:
+        parser.error(f"{script} takes no {', '.join(missing)}: is {args.repo} the repository this setting "
+                     "needs (docs/fidelity.md)?")
     earlier = earlier_authors_runs(args, parser) if args.authors_from else []
     reused = {run["seed"] for run in earlier}
     jobs = [(run, seed) for seed in range(args.seeds) for run in (run_authors, run_harness)
@@ -422,8 +461,8 @@ def main() -> None:
     results = earlier + Parallel(n_jobs=args.jobs)(delayed(run)(setting, seed, args) for run, seed in jobs)
     sentences = (f"first {args.train_limit} training sentences" if args.train_limit
                  else "3,370 training sentences")
-    title = (f"{args.setting}: ptb-small ({sentences}), nz {args.nz}, hidden {args.hidden}, "
-             f"batch {args.batch}, {args.epochs} epochs, {args.seeds} seeds")
+    title = (f"{args.setting}, {setting.remedy}: ptb-small ({sentences}), nz {args.nz}, "
+             f"hidden {args.hidden}, batch {args.batch}, {args.epochs} epochs, {args.seeds} seeds")
     print(table(title, results, setting.whole_set_mi))
     print(seed_rule(args.seeds, len(reused) if args.authors_from else None))
     if args.json:

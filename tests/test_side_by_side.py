@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -14,6 +15,7 @@ import pytest
 from conftest import BENCHMARKS, benchmark_script
 
 SCRIPT = BENCHMARKS / "side_by_side.py"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,7 @@ def test_the_margins_in_the_docs_are_the_scripts(side_by_side: ModuleType) -> No
 def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
         side_by_side: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "text.py").write_text("")
+    (tmp_path / "text.py").write_text("parser.add_argument('--kl_start', type=float, default=1.0)\n")
     monkeypatch.setattr(side_by_side, "run_authors", lambda setting, seed, args: run("authors", seed))
     monkeypatch.setattr(side_by_side, "run_harness", lambda setting, seed, args: run("harness", seed))
     monkeypatch.setattr(side_by_side, "Parallel", lambda **_: lambda calls: [f(*a, **k) for f, a, k in calls])
@@ -134,3 +136,91 @@ def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
     assert "12 cells: 6 equivalent" in out
     assert "Seeds: 3 a side, fixed before the runs" in out
     assert json.loads(record.read_text())["margins"] == side_by_side.MARGINS
+
+
+
+def shared_options(**changes: object) -> argparse.Namespace:
+    """The options `settings` reads, at the script's defaults but for `changes`."""
+    return argparse.Namespace(**{"warm_up": 10, "pretrain_epochs": 5, "target_kl": 8.0, "beta": 0.4,
+                                 "gamma": 0.5, **changes})
+
+
+def test_beta_runs_text_beta_at_the_asked_weight_against_the_beta_remedy(side_by_side: ModuleType) -> None:
+    setting = side_by_side.settings(shared_options(beta=0.1))["beta"]
+    assert setting.remedy == "beta(beta=0.1)"
+    assert setting.whole_set_mi  # text_beta.py prints Li et al.'s whole-set MI
+    assert side_by_side.authors_argv(setting, "cbside", 2, Path("exp")) == [
+        "text_beta.py", "--dataset", "cbside", "--seed", "2", "--exp_dir", str(Path("exp") / "vae"),
+        "--beta", "0.1"]
+
+
+def test_bn_vae_passes_gamma_to_their_fork_and_the_remedy(side_by_side: ModuleType) -> None:
+    """Their --gamma defaults to 0 (no BatchNorm), so it is always given; the rest are their defaults."""
+    setting = side_by_side.settings(shared_options(gamma=0.7))["bn-vae"]
+    assert setting.remedy == "bn-vae(gamma=0.7)"
+    assert side_by_side.authors_argv(setting, "cbside", 0, Path("exp"))[:1] == ["text_anneal_fb.py"]
+    assert side_by_side.authors_argv(setting, "cbside", 0, Path("exp"))[-2:] == ["--gamma", "0.7"]
+
+
+def test_he_et_al_take_the_seed_as_a_task_id(side_by_side: ModuleType) -> None:
+    setting = side_by_side.settings(shared_options())["vanilla"]
+    assert side_by_side.authors_argv(setting, "cbside", 4, Path("exp")) == [
+        "text.py", "--dataset", "cbside", "--taskid", "4", "--kl_start", "1.0"]
+
+
+def test_the_loss_read_from_text_beta_is_the_negative_elbo_not_its_beta_weighted_loss(
+        side_by_side: ModuleType) -> None:
+    """A fixture in text_beta.py's format: VAL and final TEST rows with their AU lines; the epoch-0
+    TEST row, which has no AU line, is not taken for the final test."""
+    parsed = side_by_side.parse_log((FIXTURES / "text_beta.log").read_text().splitlines())
+    assert [row["loss"] for row in parsed["validation"]] == [130.1, 125.2]  # nll, not avg_loss
+    assert [row["au"] for row in parsed["validation"]] == [2, 1]
+    assert parsed["test"] == {"loss": 124.7, "kl": 0.2, "mi": 0.04, "rec": 124.5, "au": 1}
+
+
+def refusal(side_by_side: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            argv: list[str]) -> str:
+    """main's error for `argv`, checked to come before any run."""
+    ran: list[object] = []
+    monkeypatch.setattr(side_by_side, "Parallel", lambda **_: ran.append)
+    monkeypatch.setattr(sys, "argv", ["side_by_side.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        side_by_side.main()
+    assert exit_info.value.code == 2
+    assert ran == []
+    return capsys.readouterr().err
+
+
+def test_bn_vae_on_a_checkout_without_gamma_is_refused_before_any_run(
+        side_by_side: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Li et al.'s text_anneal_fb.py has no --gamma: given their checkout for bn-vae, say so at once."""
+    (tmp_path / "text_anneal_fb.py").write_text('parser.add_argument("--fb", type=int, default=0)\n')
+    err = refusal(side_by_side, monkeypatch, capsys,
+                  ["bn-vae", "--repo", str(tmp_path), "--data-dir", str(tmp_path)])
+    assert "takes no --gamma" in err
+
+
+def test_a_beta_the_remedy_refuses_is_refused_before_any_run(
+        side_by_side: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text_beta.py").write_text("parser.add_argument('--beta', type=float, default=1.0)\n")
+    err = refusal(side_by_side, monkeypatch, capsys,
+                  ["beta", "--beta", "1.5", "--repo", str(tmp_path), "--data-dir", str(tmp_path)])
+    assert "beta must be in [0, 1], got 1.5" in err
+
+
+def test_authors_runs_are_reused_only_at_the_same_beta(
+        side_by_side: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An earlier --json from before --beta existed counts as the default; another beta is refused."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--beta", type=float, default=0.4)
+    args = argparse.Namespace(setting="beta", beta=0.4, seeds=3, authors_from=str(tmp_path / "old.json"))
+    earlier = {"setting": "beta", "config": {"setting": "beta"},
+               "runs": [run("authors", 0), run("harness", 0)]}
+    (tmp_path / "old.json").write_text(json.dumps(earlier))
+    assert [r["side"] for r in side_by_side.earlier_authors_runs(args, parser)] == ["authors"]
+    (tmp_path / "old.json").write_text(json.dumps({**earlier, "config": {"setting": "beta", "beta": 0.2}}))
+    with pytest.raises(SystemExit):
+        side_by_side.earlier_authors_runs(args, parser)
+    assert "beta differ" in capsys.readouterr().err
