@@ -79,7 +79,8 @@ MEASUREMENTS = [
     for kind in ("train", "iw")
     for size in ("small", "large")
     for precision in ("fp32", "bf16")
-] + ["train-suite-fp32", "iw-suite-fp32", "miau-small-fp32", "miau-large-fp32", "aggressive-small-fp32"]
+] + ["train-suite-fp32", "iw-suite-fp32", "epoch-suite-fp32", "miau-small-fp32", "miau-large-fp32",
+     "aggressive-small-fp32"]
 DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
 
 
@@ -224,6 +225,17 @@ def measure_aggressive(size: str, precision: str, data_dir: str | None, quick: b
             "ceiling_kernels": steps * (output_s + lstms_s), "ceiling_output_layer": steps * output_s}
 
 
+def measure_epoch(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Seconds of one whole `none` epoch as a suite cell runs it: its training steps, then validation
+    (the one-sample ELBO over the validation split, MI, AU) and model selection."""
+    trainer = _setup(size, precision, data_dir)
+    started = time.perf_counter()
+    trainer.run_epoch()
+    seconds = time.perf_counter() - started
+    steps = trainer.step_seconds
+    return {"epoch_s": seconds, "steps_s": steps, "validation_s": seconds - steps}
+
+
 def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
     """Wall seconds of `collapse-bench run demo` into an empty folder (2 workers x 1 thread)."""
     import tempfile
@@ -236,7 +248,7 @@ def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -
 
 
 KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive,
-         "demo": measure_demo}
+         "epoch": measure_epoch, "demo": measure_demo}
 
 
 def run_one(name: str, data_dir: str | None, quick: bool, threads: int) -> dict[str, Any]:
@@ -257,6 +269,7 @@ METRIC = {
     "iw": ("iw_sent_s", "sent/s", True),
     "miau": ("mi_au_s", "s", False),
     "aggressive": ("aggressive_epoch_s", "s", False),
+    "epoch": ("epoch_s", "s", False),
     "demo": ("demo_suite_s", "s", False),
 }
 
@@ -264,7 +277,7 @@ METRIC = {
 def speedup(row: dict[str, Any]) -> float | None:
     """How many times faster than the reference (None where no reference figure exists)."""
     metric, _, higher_is_better = METRIC[row["name"].split("-")[0]]
-    reference = REFERENCE[metric].get(row["size"])
+    reference = REFERENCE.get(metric, {}).get(row["size"])
     if reference is None:
         return None
     return row[metric] / reference if higher_is_better else reference / row[metric]
@@ -303,7 +316,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for row in results["measurements"]:
         metric, unit, higher_is_better = METRIC[row["name"].split("-")[0]]
-        reference = REFERENCE[metric].get(row["size"], "-")
+        reference = REFERENCE.get(metric, {}).get(row["size"], "-")
         ratio = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
         rss_reference = REFERENCE["peak_rss_mb"].get(row["size"], "-")
         ceilings_text = ceiling_cells(row, unit, reference, higher_is_better)

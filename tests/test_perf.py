@@ -55,3 +55,8 @@ def test_the_table_names_the_revision_and_shows_both_sides(perf: ModuleType) -> 
     table = perf.markdown(results)
     assert "before (HEAD~1), median | speed-up over before |" in table
     assert "| iw-suite-fp32 | 8.00 sent/s |" in table and "| 4.07 sent/s | 1.96x |" in table
+
+
+def test_a_measurement_without_a_reference_figure_has_no_speedup(perf: ModuleType) -> None:
+    assert perf.speedup({"name": "epoch-suite-fp32", "size": "suite", "epoch_s": 9.0}) is None
+    assert perf.speedup({"name": "iw-small-fp32", "size": "small", "iw_sent_s": 11.5}) == pytest.approx(2.0)
