@@ -20,7 +20,7 @@ from bench.models import SentenceVAE
 GRID = torch.arange(-20.0, 20.0, 0.1)
 
 
-# Sentence x grid point x position cells per decoder call: bounds memory as eval.iw_tokens does.
+# Sentence x grid point x position cells per decoder call, as eval.iw_tokens for the IW NLL.
 CELLS = 8192
 
 

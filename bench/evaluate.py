@@ -3,8 +3,9 @@ terms per sentence too.
 
 Speed comes from scoring many sentences x many samples per decoder call: the
 reference scores one sentence at a time. Each call holds at most
-`eval.iw_tokens` (sentence x sample x position) cells, which bounds memory at
-about iw_tokens x vocabulary x 8 bytes.
+`eval.iw_tokens` (sentence x sample x position) cells; the output layer
+scores them in cache-sized blocks (bench/models/projection.py), so memory
+stays at a few blocks of logits whatever the call's size.
 """
 
 from __future__ import annotations

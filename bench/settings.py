@@ -154,8 +154,8 @@ class EvalConfig:
     split: str = setting("test", 'split the final metrics are computed on: "test" or "valid"')
     iw_samples: int = setting(500, "k for the importance-weighted NLL")
     iw_chunk: int = setting(100, "samples drawn per chunk (the reference draws 100 at a time)")
-    iw_tokens: int = setting(2048, "sentence x sample x position cells per decoder call "
-                                   "(memory ~ x vocab x 8 B)")
+    iw_tokens: int = setting(2048, "sentence x sample x position cells per decoder call (the "
+                                   "output layer then runs on cache-sized blocks of them)")
     mi_estimator: str = setting("whole", '"whole" (aggregate posterior over the split) or "batch" (He)')
     mi_batch: int = setting(32, "batch size of the per-batch MI estimator")
     au_threshold: float = setting(0.01, "a unit is active when Var_x E_q[z_u|x] is at least this")
