@@ -205,6 +205,9 @@ def validate(cfg: RunConfig) -> None:
         (cfg.model.posterior in POSTERIORS,
          f"model.posterior must be one of {', '.join(POSTERIORS)}, got '{cfg.model.posterior}'"),
         (cfg.model.vmf_kappa > 0, f"model.vmf_kappa must be > 0, got {cfg.model.vmf_kappa}"),
+        (cfg.model.vmf_draws >= 1, f"model.vmf_draws must be >= 1, got {cfg.model.vmf_draws}"),
+        (cfg.model.posterior == "vmf" or cfg.model.vmf_draws == 1,
+         "model.vmf_draws averages vMF draws: it needs model.posterior = \"vmf\""),
         (cfg.model.posterior != "vmf" or cfg.model.nz >= 2,
          f"model.posterior = \"vmf\" needs model.nz >= 2 (a sphere S^(nz-1)), got {cfg.model.nz}"),
         (cfg.model.posterior != "vmf"

@@ -88,13 +88,14 @@ REMEDIES: dict[str, tuple[tuple[str, str], ...]] = {
 
 @dataclass(frozen=True)
 class Samples:
-    """Greedy decodes of a stored model: from z ~ N(0, I), and from E_q[z|x] of some test sentences."""
+    """Greedy decodes of a stored model: from z ~ p(z), and from E_q[z|x] of some test sentences."""
 
     prior: tuple[str, ...]
     inputs: tuple[str, ...]  # the test sentences
     posterior: tuple[str, ...]  # each one decoded from its own posterior mean
     prior_agreement: float  # mean share of word positions where a prior decode equals the input
     posterior_agreement: float  # the same for the posterior decodes
+    prior_name: str = "N(0, I)"  # p(z) in words (the model family's `prior_name`)
 
     @property
     def same_whatever_z(self) -> bool:
@@ -191,9 +192,10 @@ def _summary(kind: str, e: Evidence) -> str:
             return ("KL without information the rule counts: MI is above the null, but no unit's posterior "
                     f"mean varies over sentences by {e.au_threshold} or more (AU = 0), so the escape rule "
                     "does not count z as used.")
-        return ("KL without information: the posteriors have left the prior (KL > 0), but the same way for "
-                "every sentence, so z says nothing about which sentence it came from (MI at or below the "
-                "null threshold).")
+        return ("KL without information: the posteriors have left the prior (KL > 0), but they differ "
+                "between sentences no more than an encoder's whose posterior means vary only at the AU "
+                f"line (MI {e.mi:.3f} at or below that null, {e.threshold:.3f}), so z tells little or "
+                "nothing about which sentence it came from.")
     if kind == PARTIAL:
         return (f"Partial collapse: z is used (MI above the null threshold), by {int(e.au)} of {e.nz} units; "
                 "the others sit at the prior. Often what the ELBO prefers: a unit that carries nothing "
@@ -248,7 +250,8 @@ def _onset(e: Evidence) -> str:
 
 def _sample_lines(samples: Samples) -> list[str]:
     common, times = Counter(samples.prior).most_common(1)[0]
-    lines = [f"greedy decodes of {len(samples.prior)} codes z ~ N(0, I): {len(set(samples.prior))} distinct; "
+    lines = [f"greedy decodes of {len(samples.prior)} codes z ~ {samples.prior_name}: "
+             f"{len(set(samples.prior))} distinct; "
              f'the most common ({times} of {len(samples.prior)}): "{common}"',
              f"greedy decodes of E_q[z|x] of {len(samples.inputs)} test sentences: "
              f"{len(set(samples.posterior))} distinct; they match their input at "

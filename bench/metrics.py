@@ -209,6 +209,13 @@ class PosteriorFamily(Protocol):
     def log_prior(self, z: Tensor) -> Tensor:
         """log p(z), summed over the last dimension."""
 
+    def sample_prior(self, count: int, dim: int, generator: torch.Generator | None) -> Tensor:
+        """[count, dim] draws z ~ p(z) in float32: the codes decoded "from the prior"."""
+
+    @property
+    def prior_name(self) -> str:
+        """p(z) in words, for what prints decodes from it."""
+
     def kl_per_dim(self, loc: Tensor, scale: Tensor) -> Tensor:
         """[N, nz]: KL(q(z|x) || p(z)) per unit, summing over units to the whole KL; differentiable."""
 
@@ -239,6 +246,13 @@ class DiagonalGaussian:
     def log_prior(self, z: Tensor) -> Tensor:
         zero = z.new_zeros(())
         return log_normal(z, zero, zero)
+
+    def sample_prior(self, count: int, dim: int, generator: torch.Generator | None) -> Tensor:
+        return torch.randn(count, dim, generator=generator)
+
+    @property
+    def prior_name(self) -> str:
+        return "N(0, I)"
 
     def kl_per_dim(self, loc: Tensor, scale: Tensor) -> Tensor:
         return gaussian_kl_per_dim(loc, scale)

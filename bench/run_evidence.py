@@ -41,8 +41,10 @@ def stored_evidence(run_dir: Path, cfg: RunConfig, metrics: dict[str, Any]) -> E
     measured = _mi_points(run_dir)
     n_valid = validation_size(metrics.get("data", {}).get("sentences"))
     curve_sentences = curve_batch(cfg.train.diag_batch, n_valid)
-    curve_threshold = mi_null_threshold(curve_sentences, nz) if len(measured) else None
-    kl, mi, au, threshold = float(test["kl"]), float(test["mi"]), float(test["au"]), mi_null_threshold(n, nz)
+    kappa = cfg.model.vmf_kappa if cfg.model.posterior == "vmf" else None  # the null's family
+    curve_threshold = mi_null_threshold(curve_sentences, nz, vmf_kappa=kappa) if len(measured) else None
+    threshold = mi_null_threshold(n, nz, vmf_kappa=kappa)
+    kl, mi, au = float(test["kl"]), float(test["mi"]), float(test["au"])
     return Evidence(
         remedy=cfg.remedy, nz=nz, n_sentences=n, kl=kl, mi=mi, au=au, threshold=threshold,
         escaped=escapes(mi, au, threshold), control=autoencoder_control(cfg.remedy),
@@ -81,15 +83,15 @@ def token_agreement(decoded: list[int], reference: list[int]) -> float:
 
 
 def compare_samples(run: LoadedRun, sentences: list[list[int]], count: int, seed: int) -> Samples:
-    """Greedy decodes of `count` codes z ~ N(0, I) and of the posterior means of `count` of `sentences`
+    """Greedy decodes of `count` codes z ~ p(z) and of the posterior means of `count` of `sentences`
     (drawn with `seed`); each decode scored against the same input sentence, so the prior's score is
     what a z that knows nothing of the sentence gets."""
     generator = torch.Generator().manual_seed(seed)
     chosen = [sentences[i] for i in torch.randperm(len(sentences), generator=generator)[:count].tolist()]
-    prior = decode(run.model, prior_codes(run.model.nz, len(chosen), generator), run.max_words)
+    prior = decode(run.model, prior_codes(run.model, len(chosen), generator), run.max_words)
     with torch.inference_mode():
-        mu, _ = run.model.encode(collate(chosen, list(range(len(chosen)))))
-    posterior = decode(run.model, mu.float(), run.max_words)
+        mu, scale = run.model.encode(collate(chosen, list(range(len(chosen)))))
+    posterior = decode(run.model, run.model.family.mean(mu, scale).float(), run.max_words)
 
     def agreement(decodes: list[list[int]]) -> float:
         return sum(token_agreement(d, s) for d, s in zip(decodes, chosen, strict=True)) / len(chosen)
@@ -99,6 +101,7 @@ def compare_samples(run: LoadedRun, sentences: list[list[int]], count: int, seed
         inputs=tuple(to_text(run.vocab, ids) for ids in chosen),
         posterior=tuple(to_text(run.vocab, ids) for ids in posterior),
         prior_agreement=agreement(prior), posterior_agreement=agreement(posterior),
+        prior_name=run.model.family.prior_name,
     )
 
 

@@ -106,9 +106,9 @@ def decode(
     return sentences
 
 
-def prior_codes(nz: int, count: int, generator: torch.Generator) -> Tensor:
-    """z ~ N(0, I), shape [count, nz]."""
-    return torch.randn(count, nz, generator=generator)
+def prior_codes(model: SentenceVAE, count: int, generator: torch.Generator) -> Tensor:
+    """z ~ p(z), the model's prior (`model.family`: N(0, I), or uniform on the vMF's sphere), [count, nz]."""
+    return model.family.sample_prior(count, model.nz, generator)
 
 
 @torch.inference_mode()

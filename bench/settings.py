@@ -94,6 +94,9 @@ class ModelConfig:
                                          'vmf_kappa, prior uniform on it; Xu & Durrett 2018)', added=True)
     vmf_kappa: float = setting(80.0, "the vMF posterior's fixed concentration kappa (their code's PTB "
                                      "setting: 80); its KL to the uniform prior is a constant", added=True)
+    vmf_draws: int = setting(1, "training only: the decoder reads the mean of this many vMF draws "
+                                "(Xu & Durrett's code: 3, which remedy vmf sets); 1: one draw, the ELBO's",
+                             added=True)
     init: str = setting("reference", '"reference" (He et al.: U(-0.01, 0.01)), "pytorch" (per-layer '
                                      'defaults), or "pytorch-encoder" (BN-VAE\'s code: PyTorch defaults in '
                                      'the encoder, reference in the decoder)')

@@ -162,6 +162,17 @@ class VonMisesFisher:
     def log_prior(self, z: Tensor) -> Tensor:
         return z.new_full(z.shape[:-1], -log_sphere_area(self.dim))
 
+    def sample_prior(self, count: int, dim: int, generator: torch.Generator | None) -> Tensor:
+        """Uniform on S^{dim-1}: a N(0, I) draw scaled to length 1 (its direction is uniform)."""
+        if dim != self.dim:
+            raise ValueError(f"this vMF family lives on S^{self.dim - 1}, not in R^{dim}")
+        draws = torch.randn(count, dim, generator=generator)
+        return draws / draws.norm(dim=1, keepdim=True)
+
+    @property
+    def prior_name(self) -> str:
+        return f"uniform on the sphere S^{self.dim - 1}"
+
     def kl_per_dim(self, loc: Tensor, scale: Tensor) -> Tensor:
         """The constant KL spread evenly over the units (it is not a sum over units); no gradient."""
         return loc.new_full(loc.shape, self.kl / self.dim)

@@ -31,13 +31,15 @@ def seeded(seed: int) -> torch.Generator:
 @pytest.mark.parametrize("decoder", ["lstm", "cnn"])
 class TestDecode:
     def test_one_sentence_per_code_within_the_length_limit(self, decoder):
-        sentences = decode(small_model(decoder), prior_codes(2, 6, seeded(0)), max_words=7)
+        model = small_model(decoder)
+        sentences = decode(model, prior_codes(model, 6, seeded(0)), max_words=7)
         assert len(sentences) == 6
         for sentence in sentences:
             assert len(sentence) <= 7 and all(0 <= t < VOCAB and t not in (PAD, BOS, EOS) for t in sentence)
 
     def test_greedy_is_deterministic_and_sampling_follows_the_seed(self, decoder):
-        model, z = small_model(decoder), prior_codes(2, 4, seeded(1))
+        model = small_model(decoder)
+        z = prior_codes(model, 4, seeded(1))
         assert decode(model, z, 6) == decode(model, z, 6)
         sample = [decode(model, z, 6, greedy=False, generator=seeded(3)) for _ in range(2)]
         assert sample[0] == sample[1]
@@ -45,7 +47,8 @@ class TestDecode:
     def test_greedy_prefix_decoding_agrees_with_teacher_forcing(self, decoder):
         # Re-running the decoder on the growing prefix must pick each token the decoder, fed the
         # finished sentence at once, ranks first at that position (causality of both decoders).
-        model, z = small_model(decoder), prior_codes(2, 3, seeded(2))
+        model = small_model(decoder)
+        z = prior_codes(model, 3, seeded(2))
         for row, sentence in enumerate(decode(model, z, 6)):
             inputs = torch.tensor([[BOS, *sentence]])
             with torch.no_grad():

@@ -95,8 +95,8 @@ class TestBuiltInSuites:
         assert {cell.config.data.synthetic_size for cell in scalar} == {2000}  # the extra's size wins
         schedules = [cell for cell in suite.cells if cell.config.model.init == "pytorch"]
         assert {registry.parse(cell.config.remedy).name for cell in schedules} == {
-            "none", "kl-annealing", "cyclical", "word-dropout"}
-        assert len(suite.cells) == 17 * 3 + 2 + 4 * 3
+            "none", "kl-annealing", "cyclical", "word-dropout", "vmf"}
+        assert len(suite.cells) == 17 * 3 + 2 + 5 * 3
 
     def test_every_grid_of_a_built_in_suite_has_a_label_that_leaves_run_ids_alone(self):
         for name in builtin_suites():
@@ -113,7 +113,7 @@ class TestBuiltInSuites:
         for name in builtin_suites():
             assert name in result.output
         rows = json.loads(invoke("list", "suites", "--json").output)
-        assert next(row for row in rows if row["name"] == "demo")["cells"] == 65
+        assert next(row for row in rows if row["name"] == "demo")["cells"] == 68
 
 
 TOP = 'remedies = ["none"]'

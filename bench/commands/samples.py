@@ -57,8 +57,8 @@ def samples(run_dir: Path, count: int, greedy: bool, temperature: float, reconst
     mode = "greedy decoding" if greedy else f"sampled decoding, temperature {temperature}"
     click.echo(f"run {run_dir.name}: {run.cfg.dataset}, remedy {run.cfg.remedy}, seed {run.cfg.seed}; {mode}")
     if count:
-        click.echo("\nfrom the prior, z ~ N(0, I):")
-        for index, text in enumerate(say(prior_codes(run.model.nz, count, generator)), start=1):
+        click.echo(f"\nfrom the prior, z ~ {run.model.family.prior_name}:")
+        for index, text in enumerate(say(prior_codes(run.model, count, generator)), start=1):
             click.echo(f"  {index}. {text}")
     if reconstruct:
         click.echo("\nreconstructions from the encoder mean E_q[z|x]:")

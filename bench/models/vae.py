@@ -29,7 +29,7 @@ from bench.models.projection import target_log_probs
 class LossTerms:
     """Per-sentence terms of the negative ELBO for one batch, in nats."""
 
-    rec: Tensor  # [B] -log p(x|z) for one sample z ~ q(z|x)
+    rec: Tensor  # [B] -log p(x|z) for one sample z ~ q(z|x) (vMF in training: z the mean of `draws` samples)
     kl_per_dim: Tensor  # [B, nz] analytic KL(q(z|x) || p(z)) per latent unit (vMF: the constant / nz each)
     mu: Tensor  # [B, nz] (vMF: the unit mean direction)
     logvar: Tensor  # [B, nz] (vMF: [B, 0], kappa being fixed)
@@ -43,12 +43,13 @@ class LossTerms:
 
 class SentenceVAE(nn.Module):
     def __init__(
-        self, encoder: nn.Module, decoder: nn.Module, nz: int, bow: BagOfWords | None = None
+        self, encoder: nn.Module, decoder: nn.Module, nz: int, bow: BagOfWords | None = None, draws: int = 1
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.nz = nz
+        self.draws = draws  # model.vmf_draws: in training, the decoder reads the mean of this many draws
         if bow is not None:
             # A part of the generative half, as in Zhao et al.'s code (the "generationNetwork" scope): the
             # decoder's optimiser steps it, its init and `reset_decoder` reach it, and an encoder-only
@@ -104,12 +105,18 @@ class SentenceVAE(nn.Module):
         generator: torch.Generator | None = None,
     ) -> LossTerms:
         """One-sample ELBO terms, the training objective's ingredients (and the bag-of-words loss on the
-        same z, when the model has the head)."""
+        same z, when the model has the head).
+
+        In training mode with `draws` > 1 (the vMF's `model.vmf_draws`) z is the mean of that many draws
+        from `generator`, Xu & Durrett's decoder input (`RNNVAE.forward`): not a draw from q, so `rec`
+        is then their training term, not the ELBO's. Eval mode (validation, the final ELBO) draws one.
+        """
         mu, logvar = self.encode(batch)
         # The Gaussian draw goes through this module's `sample_posterior`: benchmarks/authors_code.py
         # replaces it to give the harness and the authors' code the same noise.
         sample = sample_posterior if isinstance(self.family, DiagonalGaussian) else self.family.sample
-        z = sample(mu, logvar, 1, generator)
+        draws = self.draws if self.training else 1
+        z = sample(mu, logvar, draws, generator).mean(dim=1, keepdim=True)
         rec = -self.log_likelihood(batch, z, inputs).squeeze(1)
         aux = None if self.bow is None else bag_nll(self.bow(z.squeeze(1)), batch.targets)
         kl_per_dim = self.family.kl_per_dim(mu, logvar)
@@ -128,6 +135,6 @@ def build_model(vocab_size: int, cfg: ModelConfig) -> SentenceVAE:
     else:
         decoder = LSTMDecoder(vocab_size, cfg)
     bow = BagOfWords(cfg.nz, cfg.bow_hidden, vocab_size) if cfg.bow_hidden > 0 else None
-    model = SentenceVAE(encoder, decoder, cfg.nz, bow)
+    model = SentenceVAE(encoder, decoder, cfg.nz, bow, cfg.vmf_draws)
     initialise_model(model, cfg.init)
     return model

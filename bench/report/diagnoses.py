@@ -29,7 +29,7 @@ from bench.diagnosis import (
     suggestions,
 )
 from bench.markdown import markdown_table, number
-from bench.report.escape import NULL_QUANTILE, mi_null_threshold
+from bench.report.escape import NULL_QUANTILE, mi_null_threshold, run_vmf_kappa
 from bench.report.runs_frame import FINISHED, RUNS
 from bench.report.verdict_tables import onset_text
 from bench.report.verdicts import autoencoder_control, onset_numbers
@@ -68,7 +68,7 @@ def with_diagnoses(runs: pd.DataFrame, curves: pd.DataFrame, validation: pd.Data
         if curve is not None:
             valid = run.get("n_valid")
             size = curve_batch(int(run["train.diag_batch"]), None if pd.isna(valid) else int(valid))
-            threshold = mi_null_threshold(size, int(run["model.nz"]))
+            threshold = mi_null_threshold(size, int(run["model.nz"]), vmf_kappa=run_vmf_kappa(run))
             onset = collapse_onset(curve["step"], curve["mi"], threshold)
         onsets.append(math.nan if onset is None else float(onset))
         kinds.append(_kind(run, last_gap.get(run["run_id"])))
@@ -83,7 +83,8 @@ def _kind(run: pd.Series, gap: float | None) -> str:
         return ""
     kl, mi, au, n, nz = (float(value) for value in values[:5])
     return classify(Evidence(remedy=run["remedy"], nz=int(nz), n_sentences=int(n), kl=kl, mi=mi, au=au,
-                             threshold=mi_null_threshold(int(n), int(nz)), escaped=bool(run["escaped"]),
+                             threshold=mi_null_threshold(int(n), int(nz), vmf_kappa=run_vmf_kappa(run)),
+                             escaped=bool(run["escaped"]),
                              gap=None if gap is None or pd.isna(gap) else float(gap)))
 
 
@@ -131,7 +132,8 @@ def _row(frame: pd.DataFrame) -> list[str]:
     counts = Counter(frame["diagnosis"])
     kinds = ", ".join(f"{kind} {counts[kind]}" for kind in KINDS if counts[kind])
     nz = int(frame["model.nz"].iloc[0])
-    thresholds = sorted({mi_null_threshold(int(n), nz) for n in frame["n_sentences"]})
+    thresholds = sorted({mi_null_threshold(int(run["n_sentences"]), nz, vmf_kappa=run_vmf_kappa(run))
+                         for _, run in frame.iterrows()})
     mi = number(float(frame["mi"].median()), 3) + f" [{', '.join(f'{t:.3f}' for t in thresholds)}]"
     remedy = frame["remedy"].iloc[0]
     advice = "" if autoencoder_control(remedy) else ", ".join(

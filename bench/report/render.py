@@ -19,7 +19,7 @@ from bench import store
 from bench.markdown import markdown_table, number, p_value, signed
 from bench.report.baseline import conditions_without, remedy_order, resolve_baseline
 from bench.report.diagnoses import diagnosis_markdown, validation_table, with_diagnoses
-from bench.report.escape import NULL_QUANTILE, mi_null_threshold
+from bench.report.escape import NULL_QUANTILE, mi_null_threshold, run_vmf_kappa
 from bench.report.latex import latex_table
 from bench.report.plots import FigureFile, all_figures
 from bench.report.runs_frame import (
@@ -219,17 +219,19 @@ def markdown_report(store_dir: Path, runs: pd.DataFrame, table: pd.DataFrame, te
     return "\n\n".join(parts) + "\n"
 
 
-def null_thresholds(runs: pd.DataFrame) -> list[tuple[int, int, float]]:
-    """(N, nz, threshold) of the MI null for each evaluation-set and latent size among the finished runs."""
+def null_thresholds(runs: pd.DataFrame) -> list[tuple[int, int, str, float]]:
+    """(N, nz, family, threshold) of the MI null for each evaluation-set size, latent size and posterior
+    family ("" for a Gaussian posterior, "vMF kappa K" for a vMF one) among the finished runs."""
     finished = runs[(runs["status"] == FINISHED) & runs["n_sentences"].notna() & runs["model.nz"].notna()]
-    sizes = sorted({(int(n), int(nz)) for n, nz in zip(finished["n_sentences"], finished["model.nz"],
-                                                        strict=True)})
-    return [(n, nz, mi_null_threshold(n, nz)) for n, nz in sizes]
+    sizes = sorted({(int(run["n_sentences"]), int(run["model.nz"]), run_vmf_kappa(run) or 0.0)
+                    for _, run in finished.iterrows()})
+    return [(n, nz, f"vMF kappa {kappa:g}" if kappa else "",
+             mi_null_threshold(n, nz, vmf_kappa=kappa or None)) for n, nz, kappa in sizes]
 
 
 def _verdict_section(runs: pd.DataFrame, decided: pd.DataFrame) -> str:
-    thresholds = "; ".join(f"N = {n}, nz = {nz}: MI > {threshold:.3f} nats"
-                           for n, nz, threshold in null_thresholds(runs))
+    thresholds = "; ".join(f"N = {n}, nz = {nz}{', ' + family if family else ''}: MI > {threshold:.3f} nats"
+                           for n, nz, family, threshold in null_thresholds(runs))
     return f"""## Verdicts
 
 Each paper's finding is a prediction decided by the written rules of docs/protocol.md ("Verdicts"),
