@@ -8,14 +8,21 @@ this project): jxhe/vae-lagging-encoder for He et al. 2019's settings,
 bohanli/vae-pretraining-encoder for Li et al. 2019's (pretrain-fb) and for
 the constant KL weight of their `text_beta.py` (beta, with `--beta`), and
 valdersoul/bn-vae, a fork of Li et al.'s code, for Zhu et al. 2020's
-BN-VAE (bn-vae, with `--gamma`). The script copies it
-to a temporary folder, writes one config module there for the ptb-small
-files and the sizes asked for, runs its training script once per seed and
-reads per-epoch validation and final test KL / MI / AU from what it prints.
-The run is stopped after its final test metrics, before the final
-importance-weighted NLL, which the comparison does not use (batch-size-1 IW
-NLL takes longer than training at these sizes). The harness runs the same config through the Python API
-into `--out` (a normal store: runs resume and are never redone).
+BN-VAE (bn-vae, with `--gamma`), haofuml/cyclical_annealing for Fu et al.
+2019's language-model script (cyclical, with `--cycle` and
+`--cycle-warmup`), and timbmg/Sentence-VAE for word dropout with a logistic
+KL anneal (word-dropout, with `--keep` and `--anneal-steps`). The script
+copies it to a temporary folder, writes one config module there for the
+ptb-small files and the sizes asked for (for the last two, their data files:
+benchmarks/authors_runs.py), runs its training script once per seed through
+benchmarks/authors_launch.py and reads per-epoch validation and final test
+KL / MI / AU from what it prints. He et al.'s and Li et al.'s runs are
+stopped after their final test metrics, before the final importance-weighted
+NLL, which the comparison does not use (batch-size-1 IW NLL takes longer
+than training at these sizes); the other two end after `--epochs`. The
+harness runs the same config through the Python API into `--out` (a normal
+store: runs resume and are never redone), with the authors' optimiser and
+batching where their protocol differs from He et al.'s (`Setting.harness_set`).
 
 MI on both sides is the estimator the authors' script prints: He et al.'s
 per-batch one (analytic entropy; the harness records it as `mi_batch`),
@@ -23,7 +30,9 @@ and for Li et al.'s scripts and BN-VAE's their whole-set one (the
 harness's `mi`, which uses a shared sample instead of the analytic
 entropy). The loss on both sides is the one-sample negative ELBO at KL
 weight 1, which every script prints as `nll` (`text_beta.py`'s `avg_loss`
-weights the KL by beta). Each cell is mean +- sd over seeds.
+weights the KL by beta). Fu et al.'s and Sentence-VAE's scripts print no MI
+and no active units: their tables compare KL and the loss only. Each cell is
+mean +- sd over seeds.
 
 "Agrees" is an equivalence test, not a failure to find a difference: two
 one-sided Welch tests (TOST) that the means differ by less than the metric's
@@ -41,11 +50,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,10 +69,15 @@ sys.path.insert(0, str(ROOT))
 from bench.config import parse_overrides  # noqa: E402  (the checkout's package, not an installed one)
 from bench.errors import ConfigError  # noqa: E402
 from bench.report.stats import tost, welch  # noqa: E402
+from benchmarks.authors_runs import ADAPTERS, FU_SCRIPT, SENTENCE_VAE_SCRIPT, launch  # noqa: E402
 from remedies.registry import parse as parse_remedy  # noqa: E402
 
 HE_SCRIPT = "text.py"  # He et al.'s training script; the others are Li et al.'s (and BN-VAE's fork of them)
 HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
+# Sentence-VAE's logistic KL weight 1 / (1 + exp(-k (step - x0))) has k = 0.0025, x0 = 2,500 by default:
+# a slope of 12.5 over the 2 x0 steps the harness's kl-annealing(shape=logistic) warms up in.
+STEEPNESS = 12.5
+ADAM = ("train.optimizer=adam", "train.lr=0.001")  # Fu et al.'s and Sentence-VAE's optimiser
 ALPHA = 0.05
 
 # Equivalence margins, per metric as the tables name it, the same for validation and test (both are
@@ -87,6 +99,7 @@ class Setting:
     authors_args: tuple[str, ...]  # arguments of the authors' training script
     remedy: str  # the harness's remedy spec
     pretrain: bool = False  # Li et al.: an autoencoder stage (text_beta.py) first
+    harness_set: tuple[str, ...] = ()  # KEY=VALUE: the harness on the authors' protocol where it is not He's
 
     @property
     def whole_set_mi(self) -> bool:
@@ -112,6 +125,19 @@ def settings(args: argparse.Namespace) -> dict[str, Setting]:
         # Their defaults give the rest: KL weight a constant 1 (--kl_start 1.0), no free bits, lr 1.0.
         "bn-vae": Setting("text_anneal_fb.py", ("--gamma", str(args.gamma)), f"bn-vae(gamma={args.gamma})"),
         "beta": Setting("text_beta.py", ("--beta", str(args.beta)), f"beta(beta={args.beta})"),
+        # Their cycle and warm-up are whole epochs; the rest of the remedy's defaults are their script's.
+        "cyclical": Setting(
+            FU_SCRIPT, ("--cycle", str(args.cycle), "--warmup", str(args.cycle_warmup)),
+            f"cyclical(cycles={args.epochs // args.cycle},ratio={args.cycle_warmup / args.cycle:g})",
+            harness_set=(*ADAM, f"train.decay_after_epoch={args.epochs}")),  # no lr halving in theirs
+        "word-dropout": Setting(
+            SENTENCE_VAE_SCRIPT,
+            ("--word_dropout", f"{1 - args.keep:g}", "--anneal_function", "logistic",
+             "--k", repr(STEEPNESS / args.anneal_steps), "--x0", str(args.anneal_steps // 2)),
+            f"word-dropout(keep={args.keep:g})+kl-annealing(shape=logistic,start=0,steps={args.anneal_steps},"
+            f"steepness={STEEPNESS:g})",
+            harness_set=(*ADAM, "train.clip=1e9", "train.batching=padded", "model.dropout_out=0",
+                         "model.init=pytorch", f"train.decay_after_epoch={args.epochs}")),
     }
 
 
@@ -154,17 +180,6 @@ def write_config(repo: Path, args: argparse.Namespace, epochs: int) -> str:
     return "cbside"
 
 
-# Li et al.'s MI code moves tensors with `.cuda()` unconditionally; on a machine
-# without CUDA the launcher makes that a no-op, leaving their files untouched.
-LAUNCHER = """
-import runpy, sys, torch
-if not torch.cuda.is_available():
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-
 def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
     """Yield the script's output lines; stop it after the final test's active-unit count.
 
@@ -172,22 +187,16 @@ def run_authors_script(repo: Path, argv: list[str]) -> Iterator[str]:
     per-epoch TEST rows have none), then the batch-size-1 IW NLL, which the
     comparison does not use and which on a CPU takes longer than training.
     He et al.'s script announces that stage; Li et al.'s does not, so the
-    stop is keyed on the line before it.
+    stop is keyed on the line before it. Li et al.'s MI code calls `.cuda()` always: a no-op here.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-    with subprocess.Popen([sys.executable, "-u", "-c", LAUNCHER, *argv], cwd=repo, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line)
-            yield line
-            if AU.match(line.strip()) and len(lines) > 1 and VAL.search(lines[-2]) and "TEST" in lines[-2]:
-                proc.kill()
-                break
-        code = proc.wait()
-        if code not in (0, -9):
-            raise RuntimeError(f"{argv[0]} failed ({code}):\n{''.join(lines[-20:])}")
+    return launch(repo, argv, patches=("cuda-calls",), stop=after_final_test)
+
+
+def after_final_test(lines: list[str]) -> bool:
+    """The last line is an AU count and the one before it a TEST row: the end of He et al.'s and Li et
+    al.'s training."""
+    return (len(lines) > 1 and AU.match(lines[-1].strip()) is not None and "TEST" in lines[-2]
+            and VAL.search(lines[-2]) is not None)
 
 
 def parse_log(lines: list[str]) -> dict[str, Any]:
@@ -231,6 +240,9 @@ def run_authors(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         shutil.copytree(args.repo, repo, ignore=shutil.ignore_patterns(".git"))
+        if setting.script in ADAPTERS:
+            parsed = ADAPTERS[setting.script](repo, setting.authors_args, seed, args)
+            return {"side": "authors", "seed": seed, **parsed, "wall_s": time.perf_counter() - started}
         dataset = write_config(repo, args, args.epochs)
         exp = repo / "exp"
         if setting.pretrain:
@@ -256,7 +268,7 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
         "eval.iw_samples": args.iw_samples, "eval.mi_batch": args.batch,
         "eval.mi_estimator": "whole" if setting.whole_set_mi else "batch",
         "data.train_limit": args.train_limit,
-        **parse_overrides(args.set),
+        **parse_overrides([*setting.harness_set, *args.set]),
     }
     run = resolve("ptb-small", setting.remedy, seed, overrides)
     started = time.perf_counter()
@@ -324,16 +336,22 @@ def decide(a: list[float], b: list[float], margin: float) -> Decision:
     return Decision(NOT_SHOWN, f"not shown (TOST p={test.p:.2f}; Welch p={welch_p:.3f})", welch_p)
 
 
+def shared_metrics(results: list[dict[str, Any]]) -> list[str]:
+    """The METRICS every run's final test has: Fu et al.'s and Sentence-VAE's scripts print no MI or AU."""
+    return [metric for metric in METRICS if all(metric in run["test"] for run in results)]
+
+
 def comparisons(results: list[dict[str, Any]], whole_set_mi: bool) -> Iterator[Cell]:
     """Every cell of the table, seeds in run order: per-epoch validation for the epochs every run has,
-    then the final test."""
+    then the final test; the metrics both sides print."""
     sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
     epochs = min(len(r["validation"]) for r in results)
     rows: list[tuple[str, Any]] = [(f"valid epoch {e + 1}", lambda r, e=e: r["validation"][e])
                                    for e in range(epochs)]
     rows.append(("test (best epoch)", lambda r: r["test"]))
+    metrics = shared_metrics(results)
     for label, pick in rows:
-        for metric in METRICS:
+        for metric in metrics:
             yield (label, metric_name(metric, whole_set_mi), [pick(r)[metric] for r in sides["authors"]],
                    [pick(r)[metric] for r in sides["harness"]])
 
@@ -358,7 +376,7 @@ def table(name: str, results: list[dict[str, Any]], whole_set_mi: bool) -> str:
     for label, metric, a, b in comparisons(results, whole_set_mi):
         decisions.append(decide(a, b, MARGINS[metric]))
         lines.append(f"| {label} | {metric} | {cell(a)} | {cell(b)} | {decisions[-1].text} |")
-    names = [metric_name(metric, whole_set_mi) for metric in METRICS]
+    names = [metric_name(metric, whole_set_mi) for metric in shared_metrics(results)]
     margins = ", ".join(f"{name} {MARGINS[name]:g}" for name in names)
     sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
     walls = ", ".join(wall(side, runs) for side, runs in sides.items())
@@ -367,6 +385,9 @@ def table(name: str, results: list[dict[str, Any]], whole_set_mi: bool) -> str:
               "runs, docs/fidelity.md).",
               f"Wall time per run, mean: {walls} (1 thread each).",
               "`loss` is the negative ELBO, one z sample."]
+    unprinted = [metric for metric in METRICS if metric not in shared_metrics(results)]
+    if unprinted:
+        lines.append(f"Not compared: {', '.join(unprinted)} (the authors' script prints none).")
     return "\n".join(lines)
 
 
@@ -406,11 +427,20 @@ def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentPars
     return [run for run in earlier["runs"] if run["side"] == "authors" and run["seed"] < args.seeds]
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number above 0 (a cycle, a warm-up: `settings` divides by them)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("setting", help="vanilla, anneal, aggressive, aggressive+anneal (He et al.), "
-                                        "pretrain-fb, beta (Li et al.) or bn-vae (Zhu et al.)")
+                                        "pretrain-fb, beta (Li et al.), bn-vae (Zhu et al.), cyclical "
+                                        "(Fu et al.) or word-dropout (timbmg/Sentence-VAE)")
     parser.add_argument("--repo", required=True, help="local checkout of the authors' repository")
     parser.add_argument("--data-dir", required=True, help="folder holding ptb/ptb.valid.txt and ptb.test.txt")
     parser.add_argument("--seeds", type=int, default=3)
@@ -423,6 +453,12 @@ def main() -> None:
     parser.add_argument("--target-kl", type=float, default=8.0, help="pretrain-fb: free-bits target")
     parser.add_argument("--beta", type=float, default=0.4, help="beta: the constant KL weight")
     parser.add_argument("--gamma", type=float, default=0.5, help="bn-vae: the BatchNorm scale on the mean")
+    parser.add_argument("--cycle", type=positive, default=2, help="cyclical: epochs a cycle (their --cycle)")
+    parser.add_argument("--cycle-warmup", type=positive, default=1,
+                        help="cyclical: epochs of a cycle's KL ramp (their --warmup)")
+    parser.add_argument("--keep", type=float, default=0.5, help="word-dropout: the word keep probability")
+    parser.add_argument("--anneal-steps", type=positive, default=126,
+                        help="word-dropout: steps of the logistic KL warm-up, even (their x0 is half)")
     parser.add_argument("--train-limit", type=int, default=0,
                         help="train on the first N sentences of ptb-small's training file (0: all 3,370)")
     parser.add_argument("--iw-samples", type=int, default=10, help="harness IW NLL samples (not compared)")
@@ -436,6 +472,12 @@ def main() -> None:
                         help="take the authors' runs from an earlier --json of the same config "
                              "instead of running them again (seeds it lacks still run)")
     args = parser.parse_args()
+    if args.setting == "cyclical" and (args.epochs % args.cycle or args.cycle_warmup > args.cycle):
+        parser.error(f"cyclical: --epochs {args.epochs} must be whole cycles of --cycle {args.cycle} epochs, "
+                     f"and --cycle-warmup {args.cycle_warmup} within one")
+    if args.setting == "word-dropout" and args.anneal_steps % 2:
+        parser.error(f"word-dropout: --anneal-steps {args.anneal_steps} must be even (their x0, an integer, "
+                     "is half of it)")
     known = settings(args)
     if args.setting not in known:
         parser.error(f"unknown setting '{args.setting}'; one of {', '.join(known)}")

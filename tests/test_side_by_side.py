@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -142,7 +143,8 @@ def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
 def shared_options(**changes: object) -> argparse.Namespace:
     """The options `settings` reads, at the script's defaults but for `changes`."""
     return argparse.Namespace(**{"warm_up": 10, "pretrain_epochs": 5, "target_kl": 8.0, "beta": 0.4,
-                                 "gamma": 0.5, **changes})
+                                 "gamma": 0.5, "epochs": 2, "cycle": 2, "cycle_warmup": 1, "keep": 0.5,
+                                 "anneal_steps": 126, **changes})
 
 
 def test_beta_runs_text_beta_at_the_asked_weight_against_the_beta_remedy(side_by_side: ModuleType) -> None:
@@ -224,3 +226,79 @@ def test_authors_runs_are_reused_only_at_the_same_beta(
     with pytest.raises(SystemExit):
         side_by_side.earlier_authors_runs(args, parser)
     assert "beta differ" in capsys.readouterr().err
+
+
+def test_cyclical_runs_their_cycle_and_warm_up_as_the_harness_cycles(side_by_side: ModuleType) -> None:
+    """4 epochs in cycles of 2 with a 1-epoch ramp: 2 cycles at R = 0.5; Adam at 1e-3 and no lr halving
+    on the harness's side, as their script."""
+    setting = side_by_side.settings(shared_options(epochs=4))["cyclical"]
+    assert setting.authors_args == ("--cycle", "2", "--warmup", "1")
+    assert setting.remedy == "cyclical(cycles=2,ratio=0.5)"
+    assert setting.harness_set == ("train.optimizer=adam", "train.lr=0.001", "train.decay_after_epoch=4")
+    side_by_side.parse_remedy(setting.remedy)
+
+
+def test_word_dropout_anneals_on_the_harness_as_their_logistic_does(side_by_side: ModuleType) -> None:
+    """Their weight 1 / (1 + exp(-k (step - x0))) at k = 12.5 / 126, x0 = 63 and the harness's logistic
+    warm-up over 126 steps differ by at most 0.2% of the weight at every step of 4 epochs of 63."""
+    from remedies.base import Horizon
+
+    setting = side_by_side.settings(shared_options(keep=0.75))["word-dropout"]
+    args = dict(zip(setting.authors_args[::2], setting.authors_args[1::2], strict=True))
+    assert args["--word_dropout"] == "0.25"
+    remedy = side_by_side.parse_remedy(setting.remedy)
+    horizon = Horizon(steps_per_epoch=63, epochs=4)
+    k, x0 = float(args["--k"]), int(args["--x0"])
+    gaps = [abs(remedy.kl_weight(step, horizon) - 1 / (1 + math.exp(-k * (step - x0))))
+            for step in range(252)]
+    assert max(gaps) < 0.002
+    assert "train.batching=padded" in setting.harness_set and "model.dropout_out=0" in setting.harness_set
+
+
+def test_the_harness_takes_the_authors_protocol_and_the_users_set_after_it(
+        side_by_side: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.single_run
+
+    seen: dict[str, object] = {}
+
+    def resolve(dataset: str, remedy: str, seed: int, overrides: dict[str, object]) -> None:
+        seen.update(overrides)
+        raise StopIteration
+
+    monkeypatch.setattr(bench.single_run, "resolve", resolve)
+    setting = side_by_side.settings(shared_options(epochs=4))["cyclical"]
+    args = argparse.Namespace(nz=2, hidden=50, batch=16, epochs=4, iw_samples=10, train_limit=1000,
+                              set=["train.lr=0.002"], data_dir="data", out="out")
+    with pytest.raises(StopIteration):
+        side_by_side.run_harness(setting, 0, args)
+    protocol = (seen["train.optimizer"], seen["train.lr"], seen["train.decay_after_epoch"])
+    assert protocol == ("adam", "0.002", "4")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["cyclical", "--epochs", "3", "--cycle", "2"], "must be whole cycles of --cycle 2 epochs"),
+    (["cyclical", "--epochs", "4", "--cycle", "2", "--cycle-warmup", "3"], "--cycle-warmup 3 within one"),
+    (["word-dropout", "--anneal-steps", "125"], "--anneal-steps 125 must be even"),
+    (["beta", "--cycle", "0"], "--cycle: must be > 0, got 0"),
+])
+def test_schedules_their_scripts_cannot_express_are_refused_before_any_run(
+        side_by_side: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    """Fu et al.'s cycle and warm-up are whole epochs of a whole number of cycles; Sentence-VAE's x0 is an
+    integer, half the harness's warm-up."""
+    assert message in refusal(side_by_side, monkeypatch, capsys,
+                              [*argv, "--repo", str(tmp_path), "--data-dir", str(tmp_path)])
+
+
+def test_metrics_the_authors_do_not_print_are_named_and_not_compared(side_by_side: ModuleType) -> None:
+    """Fu et al.'s and Sentence-VAE's scripts print KL and the loss only."""
+    def printed(row: dict[str, float]) -> dict[str, float]:
+        return {"loss": row["loss"], "kl": row["kl"]}
+
+    results = [run(side, seed) for side in ("authors", "harness") for seed in range(3)]
+    for result in results[:3]:
+        result.update(validation=[printed(row) for row in result["validation"]], test=printed(result["test"]))
+    text = side_by_side.table("t", results, whole_set_mi=True)
+    assert "6 cells: 3 equivalent, 3 not shown equivalent" in text
+    assert "margins kl 0.5, loss 1" in text
+    assert "Not compared: mi, au (the authors' script prints none)." in text
