@@ -96,7 +96,10 @@ class TestBuiltInSuites:
         schedules = [cell for cell in suite.cells if cell.config.model.init == "pytorch"]
         assert {registry.parse(cell.config.remedy).name for cell in schedules} == {
             "none", "kl-annealing", "cyclical", "word-dropout", "vmf"}
-        assert len(suite.cells) == 17 * 3 + 2 + 5 * 3
+        lag = [cell for cell in suite.cells if cell.config.train.gap_sentences]
+        assert {registry.parse(cell.config.remedy).name for cell in lag} == {"none", "aggressive"}
+        assert len(lag) == 2 * 3 and {cell.config.train.gap_sentences for cell in lag} == {100}
+        assert len(suite.cells) == 17 * 3 + 2 + 5 * 3 + 2 * 3
 
     def test_every_grid_of_a_built_in_suite_has_a_label_that_leaves_run_ids_alone(self):
         for name in builtin_suites():
@@ -113,7 +116,7 @@ class TestBuiltInSuites:
         for name in builtin_suites():
             assert name in result.output
         rows = json.loads(invoke("list", "suites", "--json").output)
-        assert next(row for row in rows if row["name"] == "demo")["cells"] == 68
+        assert next(row for row in rows if row["name"] == "demo")["cells"] == 74
 
 
 TOP = 'remedies = ["none"]'
