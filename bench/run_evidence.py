@@ -21,7 +21,7 @@ from bench.data.batching import collate
 from bench.data.datasets import cached_corpus
 from bench.diagnosis import Evidence, Samples, collapse_onset, curve_batch
 from bench.evaluate import encode_all, evaluation_subset, split_batches
-from bench.report.escape import escapes, mi_null_threshold, validation_size
+from bench.report.escape import escapes, mi_null_threshold, null_kappa, validation_size
 from bench.report.verdicts import autoencoder_control
 from bench.sampling import LoadedRun, decode, load_run, prior_codes, to_text
 
@@ -41,7 +41,7 @@ def stored_evidence(run_dir: Path, cfg: RunConfig, metrics: dict[str, Any]) -> E
     measured = _mi_points(run_dir)
     n_valid = validation_size(metrics.get("data", {}).get("sentences"))
     curve_sentences = curve_batch(cfg.train.diag_batch, n_valid)
-    kappa = cfg.model.vmf_kappa if cfg.model.posterior == "vmf" else None  # the null's family
+    kappa = null_kappa(cfg.model.posterior, cfg.model.vmf_kappa)  # the null's family
     curve_threshold = mi_null_threshold(curve_sentences, nz, vmf_kappa=kappa) if len(measured) else None
     threshold = mi_null_threshold(n, nz, vmf_kappa=kappa)
     kl, mi, au = float(test["kl"]), float(test["mi"]), float(test["au"])

@@ -44,10 +44,7 @@ def load_run(run_dir: Path, data_dir: str | None = None) -> LoadedRun:
     deterministic (and cached per process); a model.pt that does not fit it means the data changed.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / store.CONFIG).exists():
-        raise ConfigError(
-            f"{run_dir} is not a run folder (no {store.CONFIG}); give results/<suite>/runs/<run-id>"
-        )
+    store.require_run_folder(run_dir)
     if not (run_dir / store.MODEL).exists():
         status = store.run_status(run_dir) or "not finished"
         raise ConfigError(f"{run_dir} has no {store.MODEL} (run status: {status}); pick a finished run")

@@ -288,11 +288,16 @@ def run_status(folder: Path) -> RunState | None:
     return RunState(read_json(path)["status"]) if path.exists() else None
 
 
+def require_run_folder(folder: Path) -> None:
+    """ConfigError (one line) unless `folder` holds a run's config.json."""
+    if not (folder / CONFIG).is_file():
+        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); give results/<suite>/runs/<run-id>")
+
+
 def require_finished(folder: Path, action: str) -> None:
     """Nothing if `folder` is a finished run whose files read whole, else ConfigError (one line) saying
     why; `action` is what the command would do to it ("diagnosed", "evaluated")."""
-    if not (folder / CONFIG).is_file():
-        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); give results/<suite>/runs/<run-id>")
+    require_run_folder(folder)
     status = run_status(folder)
     if status is RunState.FINISHED:
         return

@@ -111,10 +111,15 @@ def vmf_null_directions(n: int, nz: int, kappa: float, generator: torch.Generato
     return sample_vmf(centre, scatter, 1, generator)[:, 0]
 
 
+def null_kappa(posterior: str | None, vmf_kappa: float) -> float | None:
+    """The concentration that keys a run's MI null: `vmf_kappa` when its posterior is a vMF, None for a
+    Gaussian one (`model.posterior` missing, as in runs stored before the setting, reads as Gaussian)."""
+    return float(vmf_kappa) if posterior == "vmf" else None
+
+
 def run_vmf_kappa(row: Mapping[str, Any]) -> float | None:
-    """The concentration that keys a run's MI null: its `model.vmf_kappa` when its posterior is a vMF, None
-    for a Gaussian one (a runs-frame row; runs stored before the setting read as Gaussian)."""
-    return float(row["model.vmf_kappa"]) if row.get("model.posterior") == "vmf" else None
+    """`null_kappa` of a runs-frame row."""
+    return null_kappa(row.get("model.posterior"), row.get("model.vmf_kappa"))
 
 
 def escapes(mi: float, au: float, threshold: float) -> bool:
