@@ -116,7 +116,9 @@ class SentenceVAE(nn.Module):
         # replaces it to give the harness and the authors' code the same noise.
         sample = sample_posterior if isinstance(self.family, DiagonalGaussian) else self.family.sample
         draws = self.draws if self.training else 1
-        z = sample(mu, logvar, draws, generator).mean(dim=1, keepdim=True)
+        z = sample(mu, logvar, draws, generator)
+        if draws > 1:  # every training step passes here: no averaging copy for the one draw
+            z = z.mean(dim=1, keepdim=True)
         rec = -self.log_likelihood(batch, z, inputs).squeeze(1)
         aux = None if self.bow is None else bag_nll(self.bow(z.squeeze(1)), batch.targets)
         kl_per_dim = self.family.kl_per_dim(mu, logvar)
