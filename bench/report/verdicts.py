@@ -81,8 +81,8 @@ class Finding:
 FINDINGS: tuple[Finding, ...] = (
     Finding("vae-collapses", "Bowman et al. 2016; He et al. 2019 (submission version, Table 2)",
             "the plain VAE collapses", "none", "collapses", True),
-    Finding("vae-anneal-collapses", "He et al. 2019 (submission version, Table 2: KL 0.0)",
-            "VAE + anneal collapses under SGD", "kl-annealing", "collapses", True),
+    Finding("vae-anneal-collapses", "He et al. 2019 (submission version, Table 2: KL 0.0, under SGD)",
+            "VAE + anneal collapses", "kl-annealing", "collapses", True),
     Finding("aggressive-anneal-escapes", "He et al. 2019 (submission version, Table 2, main row)",
             "aggressive training with KL annealing uses z at an NLL no worse than the VAE's",
             "aggressive+kl-annealing", "escapes", False),
