@@ -14,6 +14,7 @@ from conftest import benchmark_script
 
 from bench import store
 from bench.cli import cli
+from bench.report import pages
 
 GAMMA = 0.5
 RUNNING_VAR = (1e-9, 1e-3)  # one unit far below BatchNorm's eps of 1e-5, one far above
@@ -71,3 +72,15 @@ def test_a_store_without_a_bn_run_is_one_line_and_exit_2(bn_variance, write_suit
 def test_a_folder_without_runs_is_one_line_and_exit_2(bn_variance, tmp_path, capsys):
     assert bn_variance.main([str(tmp_path), "--out", str(tmp_path / "bn.csv")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_results_page_table_shows_the_variance_against_eps_and_both_floors(tmp_path):
+    csv = tmp_path / "bn-variance.csv"
+    pd.DataFrame([{"remedy_label": "bn-vae(gamma=0.5)", "seed": 0, "escaped": False, "test_kl": 0.0123,
+                   "nz": 32, "gamma_rms": 0.5, "eps": 1e-5, "running_var_min": 7e-11,
+                   "running_var_median": 6.8e-10, "running_var_max": 7.6e-9, "units_var_above_eps": 0,
+                   "floor_nominal": 4.0, "floor_at_eval": 0.00044}]).to_csv(csv, index=False)
+    header, _, row = pages.render(csv).strip().splitlines()
+    assert "units above eps = 1e-05" in header
+    assert row == ("| bn-vae(gamma=0.5) | 0 | no | 0.012 | 6.8e-10 [7.0e-11, 7.6e-09] | 0 / 32 | 4.00 "
+                   "| 0.0004 |")

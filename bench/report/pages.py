@@ -40,10 +40,26 @@ def k_gap_markdown(table: pd.DataFrame) -> str:
     return per_run + "\n\n" + summary
 
 
+def bn_variance_markdown(table: pd.DataFrame) -> str:
+    """benchmarks/bn_variance.py's CSV: per BN run, its BatchNorm's running variance against eps and the
+    KL floor that leaves at evaluation beside the nominal one."""
+    rows = [[row["remedy_label"], str(int(row["seed"])), "yes" if row["escaped"] else "no",
+             number(row["test_kl"], 3), f"{row['running_var_median']:.1e} [{row['running_var_min']:.1e}, "
+             f"{row['running_var_max']:.1e}]", f"{int(row['units_var_above_eps'])} / {int(row['nz'])}",
+             number(row["floor_nominal"], 2), number(row["floor_at_eval"], 4)]
+            for _, row in table.sort_values(["remedy_label", "seed"]).iterrows()]
+    eps = table["eps"].unique()
+    unit = f"eps = {eps[0]:g}" if len(eps) == 1 else "eps"
+    return markdown_table(["remedy", "seed", "escaped", "test KL", "running variance: median [min, max]",
+                           f"units above {unit}", "floor nz γ²/2", "floor at evaluation"], rows,
+                          [False, True, False, True, True, True, True, True])
+
+
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "verdicts.csv": verdict_markdown,
     "leaderboard.csv": leaderboard_markdown,
     "k-gap.csv": k_gap_markdown,
+    "bn-variance.csv": bn_variance_markdown,
     "mission.csv": mission_markdown,
 }
 
