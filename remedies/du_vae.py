@@ -24,7 +24,8 @@ class DUVAE(Remedy):
     """BatchNorm on the mean at RMS scale gamma, dropout on the variance above a floor (Shen et al. 2021).
 
     Shen et al. (IJCAI 2021, arXiv:2110.12381) keep the posterior means
-    diverse with BN-VAE's BatchNorm, the batch KL >= nz gamma^2 / 2, and its
+    diverse with BN-VAE's BatchNorm (the batch KL >= nz gamma^2 / 2 while
+    the raw means vary well above BatchNorm's eps, `remedies/bn_vae.py`), and its
     variances small by dropping, in training, each unit's variance above the
     floor alpha / (2 pi e) (rate `dropout`): a dropped unit must be coded
     near-deterministically. As their code (SmilesDZgk/DU-VAE, text.py and
