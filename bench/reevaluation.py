@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from bench import store
+from bench import hardware, store
 from bench.config import RunConfig, set_value, validate
 from bench.data.datasets import Corpus, cached_corpus
 from bench.errors import ConfigError
@@ -80,6 +80,9 @@ def plan_reevaluation(run: Path, overrides: dict[str, str], device: str | None =
     if cfg.train.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"run {run.name} trained on '{cfg.train.device}' but no CUDA device is visible; "
                           "use --device cpu")
+    refusal = hardware.bf16_refusal(cfg.train.device, cfg.eval.precision)
+    if refusal:
+        raise ConfigError(refusal)
     settings = cfg.to_dict()["eval"]
     changed = {f"{EVAL}{key}": value for key, value in settings.items() if own.get(key) != value}
     return Reevaluation(run, cfg, changed, settings_key(settings))

@@ -91,6 +91,10 @@ def plan_run(run: Resolved, data_dir: str | None = None) -> RunPlan:
     """Check the device and load the corpus; raises ConfigError, writes nothing."""
     if run.config.train.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use --device cpu")
+    refusal = hardware.bf16_refusal(run.config.train.device, run.config.train.precision,
+                                    run.config.eval.precision)
+    if refusal:
+        raise ConfigError(refusal)
     return RunPlan(run=run, corpus=cached_corpus(run.config.data, data_dir))
 
 

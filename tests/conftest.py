@@ -11,10 +11,15 @@ from types import ModuleType
 
 import pytest
 
-from bench import store
+from bench import hardware, store
 from bench.train import Trainer
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+# bf16 autocast runs the LSTMs through oneDNN's bf16 kernels, which need AVX-512 (an AVX2-only CPU
+# fails at the first call); the run itself refuses bf16 there (tests/test_train.py).
+needs_bf16_lstm = pytest.mark.skipif(not hardware.cpu_runs_bf16_lstm(),
+                                     reason="this CPU cannot run an LSTM in bf16 (oneDNN needs AVX-512)")
 
 
 def benchmark_script(name: str) -> Iterator[ModuleType]:

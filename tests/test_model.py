@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import needs_bf16_lstm
 from torch.profiler import ProfilerActivity, profile
 
 from bench.config import ModelConfig
@@ -56,7 +57,7 @@ def test_each_sample_is_scored_with_its_own_z():
     assert torch.allclose(both, torch.cat([first, second], dim=1), atol=1e-6)
 
 
-@pytest.mark.parametrize("decoder", ["lstm", "cnn"])
+@pytest.mark.parametrize("decoder", [pytest.param("lstm", marks=needs_bf16_lstm), "cnn"])
 def test_output_layer_is_one_2d_product_under_bf16(decoder):
     """No batched product that would copy the vocabulary weight per sample (docs/benchmarks.md)."""
     model = small_model(decoder=decoder, cnn_dilations=(1, 2), cnn_channels=6)

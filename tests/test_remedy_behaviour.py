@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import needs_bf16_lstm
 
 from bench.single_run import execute, plan_run, resolve
 
@@ -87,6 +88,7 @@ def test_outcome(remedy, setting, outcome, seed, tmp_path):
     assert OUTCOMES[outcome](test), test
 
 
+@needs_bf16_lstm
 @pytest.mark.parametrize(("remedy", "outcome"), [("none", "collapsed"), ("aggressive", "escaped")])
 def test_bf16_training_keeps_the_findings(remedy, outcome, tmp_path):
     """Training under bf16 autocast: the plain VAE still collapses, aggressive still escapes.

@@ -7,8 +7,11 @@ import json
 
 import pytest
 import torch
+from conftest import needs_bf16_lstm
 
+from bench import hardware
 from bench.config import RunConfig
+from bench.errors import ConfigError
 from bench.single_run import execute, plan_run, resolve
 
 TINY = {"data.synthetic_size": 200, "train.epochs": 1, "eval.iw_samples": 5, "train.diag_every": 0}
@@ -67,6 +70,16 @@ def test_one_half_update_equals_the_authors_rule_when_the_joint_norm_is_clipped(
         torch.testing.assert_close(param.detach(), expected[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
+@pytest.mark.parametrize("setting", ["train.precision", "eval.precision"])
+def test_bf16_on_a_cpu_without_a_bf16_lstm_is_refused_before_any_work(monkeypatch, setting):
+    monkeypatch.setattr(hardware, "cpu_runs_bf16_lstm", lambda: False)
+    with pytest.raises(ConfigError, match="bf16 needs an LSTM in bf16, which this CPU cannot run") as refused:
+        plan_run(resolve("synthetic", "none", 0, {**TINY, setting: "bf16"}))
+    assert "\n" not in str(refused.value)
+    plan_run(resolve("synthetic", "none", 0, TINY))  # fp32 runs anywhere
+
+
+@needs_bf16_lstm
 def test_bf16_training_runs_and_is_recorded(tmp_path):
     run = resolve("synthetic", "none", 0, {**TINY, "train.precision": "bf16"})
     metrics = execute(plan_run(run), tmp_path, "t")
@@ -75,6 +88,7 @@ def test_bf16_training_runs_and_is_recorded(tmp_path):
     assert all(value == value for value in (metrics["test"]["nll"], metrics["test"]["kl"]))
 
 
+@needs_bf16_lstm
 def test_bf16_evaluation_is_recorded_and_moves_the_metrics_little(tmp_path):
     """Same training (fp32, same seed), final metrics in fp32 and in bf16 autocast."""
     results = {}
