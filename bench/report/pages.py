@@ -55,11 +55,24 @@ def bn_variance_markdown(table: pd.DataFrame) -> str:
                           [False, True, False, True, True, True, True, True])
 
 
+def cnn_context_markdown(table: pd.DataFrame) -> str:
+    """benchmarks/cnn_context.py's CSV: per dataset and CNN size, how much of each sentence's history
+    the decoder sees."""
+    rows = [[row["dataset"], row["size"], str(int(row["receptive_field"])),
+             f"{row['mean_targets']:.1f} ({int(row['max_targets'])})",
+             number(row["share_targets_whole_history"], 4), number(row["share_sentences_inside"], 4)]
+            for _, row in table.iterrows()]
+    return markdown_table(["dataset", "CNN size", "receptive field", "targets a sentence: mean (max)",
+                           "targets that see their whole history", "sentences inside the field"], rows,
+                          [False, False, True, True, True, True])
+
+
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "verdicts.csv": verdict_markdown,
     "leaderboard.csv": leaderboard_markdown,
     "k-gap.csv": k_gap_markdown,
     "bn-variance.csv": bn_variance_markdown,
+    "cnn-context.csv": cnn_context_markdown,
     "mission.csv": mission_markdown,
 }
 
