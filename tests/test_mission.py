@@ -51,3 +51,14 @@ def test_verdicts_name_the_row_group_only_where_a_suite_has_several(tmp_path):
         suite / "verdicts.csv", index=False)
     found = mission.verdicts_by_remedy(tmp_path)
     assert found == {"none": ["s: reproduced (SGD), incomplete (Adam)"], "beta": ["s: not reproduced"]}
+
+
+def test_verdicts_name_the_spec_where_one_row_group_holds_a_remedy_twice(tmp_path):
+    suite = tmp_path / "s"
+    suite.mkdir()
+    pd.DataFrame({"row_group": ["s: Adam", "s: Adam"], "finding": ["cnn-escapes", "cnn-escapes"],
+                  "remedy": ["dilated-cnn(size=large)", "dilated-cnn(size=small)"],
+                  "verdict": ["not reproduced", "reproduced"]}).to_csv(suite / "verdicts.csv", index=False)
+    found = mission.verdicts_by_remedy(tmp_path)
+    assert found == {"dilated-cnn": ["s: not reproduced (dilated-cnn(size=large)), "
+                                     "reproduced (dilated-cnn(size=small))"]}

@@ -32,15 +32,17 @@ def remedy_names(spec: str) -> str:
 
 
 def verdicts_by_remedy(results: Path) -> dict[str, list[str]]:
-    """remedy names -> "<suite>: <verdict>" per committed suite; the row group is named where a suite
-    holds the remedy in more than one. The autoencoder control's own row is the control's, not beta's."""
+    """remedy names -> "<suite>: <verdict>" per committed suite. Where a suite holds the remedy more than
+    once, each verdict names what tells them apart: the row group, or else the full spec (two sizes of
+    one decoder). The autoencoder control's own row is the control's, not beta's."""
     found: dict[str, list[str]] = {}
     for table in sorted(results.glob("*/verdicts.csv"), key=lambda path: path.parent.name):
         findings = pd.read_csv(table)
         findings = findings[findings["finding"] != "autoencoder-control"]
         findings = findings.assign(names=findings["remedy"].astype(str).map(remedy_names))
         for names, rows in findings.groupby("names", sort=False):
-            verdicts = [str(row["verdict"]) + (f" ({str(row['row_group']).split(': ', 1)[-1]})"
+            apart = "row_group" if rows["row_group"].nunique() > 1 else "remedy"
+            verdicts = [str(row["verdict"]) + (f" ({str(row[apart]).split(': ', 1)[-1]})"
                                                if len(rows) > 1 else "")
                         for _, row in rows.iterrows()]
             found.setdefault(str(names), []).append(f"{table.parent.name}: {', '.join(verdicts)}")
