@@ -27,6 +27,7 @@ from bench import store
 from bench.config import RunConfig
 from bench.errors import ConfigError
 from bench.models import build_model
+from bench.report.pages import save_table
 from bench.report.runs_frame import FINISHED, load_runs
 from bench.report.verdicts import with_escapes
 
@@ -78,9 +79,7 @@ def main(argv: list[str]) -> int:
         print(f"Error: no finished run in {args.store} has an encoder BatchNorm", file=sys.stderr)
         return 2
     table = pd.DataFrame(rows).sort_values(["remedy_label", "seed"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
+    save_table(table, args.out)
     return 0
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from bench.data.datasets import cached_corpus
 from bench.errors import ConfigError
 from bench.models.cnn_decoder import receptive_field
+from bench.report.pages import save_table
 from bench.suite import load_suite
 from remedies.dilated_cnn import SIZES
 
@@ -68,9 +69,7 @@ def main(argv: list[str]) -> int:
             rows.append({"dataset": cfg.dataset, "split": cfg.eval.split, "size": size,
                          **coverage(sentences, receptive_field(dilations))})
     table = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.to_string(index=False))
+    save_table(table, args.out)
     return 0
 
 

@@ -77,6 +77,14 @@ RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
 }
 
 
+def save_table(table: pd.DataFrame, out: Path) -> None:
+    """Write a measurement script's table where a page's block will draw it from, and echo it, so the
+    person running the script sees what the page will say."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(table.to_string(index=False))
+
+
 def render(csv: Path) -> str:
     """The markdown of one committed table, by its file name."""
     if csv.name not in RENDERERS:
