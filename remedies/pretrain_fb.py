@@ -29,8 +29,8 @@ def pretrain_autoencoder(trainer: TrainerView, epochs: int) -> None:
 class PretrainFreeBits(Remedy):
     """Pretrain as an autoencoder, reset the decoder, then warm-up 0 -> 1 with free bits (Li et al. 2019).
 
-    Li et al. (CoNLL 2019, arXiv:1909.00868, "A Surprisingly Effective Fix
-    for Deep Latent Variable Models of Text"): an encoder first trained as
+    Li et al. (EMNLP-IJCNLP 2019, arXiv:1909.00868, "A Surprisingly Effective Fix
+    for Deep Latent Variable Modeling of Text"): an encoder first trained as
     a plain autoencoder (KL weight 0) already maps sentences apart; the
     decoder is then re-initialised so that it cannot ignore that encoder,
     and the VAE is trained with a linear KL warm-up from 0 to 1 over
@@ -40,7 +40,7 @@ class PretrainFreeBits(Remedy):
     convergence; `pretrain_epochs` bounds that here (docs/fidelity.md).
     """
 
-    paper = "Li et al. 2019, CoNLL, arXiv:1909.00868"
+    paper = "Li et al. 2019, EMNLP, arXiv:1909.00868"
 
     pretrain_epochs: int = 5
     warmup_epochs: float = 10.0

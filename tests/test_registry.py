@@ -290,7 +290,7 @@ class TestEntryPoints:
         assert result.exit_code == 0
         assert "kl-threshold: A sentence's KL counts only above `target` nats" in result.output
         assert "parameters: target=1.0" in result.output
-        assert "paper: Li et al. 2019, CoNLL, arXiv:1909.00868 (--fb 1)" in result.output
+        assert "paper: Li et al. 2019, EMNLP, arXiv:1909.00868 (--fb 1)" in result.output
 
     def test_broken_plugin_is_listed_as_broken_beside_the_others(self):
         result = invoke("list", "remedies")

@@ -21,7 +21,7 @@ class KLThreshold(Remedy):
     pushed below it. The gradient equals that of max(target, KL).
     """
 
-    paper = "Li et al. 2019, CoNLL, arXiv:1909.00868 (--fb 1)"
+    paper = "Li et al. 2019, EMNLP, arXiv:1909.00868 (--fb 1)"
 
     target: float = 1.0
 
