@@ -110,15 +110,22 @@ def lstm_flops(inputs: int, hidden: int) -> int:
     return 2 * 4 * hidden * (inputs + hidden)
 
 
+def output_layer_flops(dec_hidden: int, vocab: int) -> int:
+    """Forward multiply-add FLOPs of the hidden-to-vocabulary projection for one cell: the product that
+    dominates both a step and scoring at every size this project runs."""
+    return 2 * dec_hidden * vocab
+
+
 def train_flops_per_token(emb: int, nz: int, enc_hidden: int, dec_hidden: int, vocab: int) -> int:
     """Matmul FLOPs of one training step per target token: forward, and backward at twice that."""
-    forward = (2 * dec_hidden * vocab + lstm_flops(emb + nz, dec_hidden) + lstm_flops(emb, enc_hidden))
+    forward = (output_layer_flops(dec_hidden, vocab) + lstm_flops(emb + nz, dec_hidden)
+               + lstm_flops(emb, enc_hidden))
     return 3 * forward
 
 
 def iw_flops_per_cell(emb: int, nz: int, dec_hidden: int, vocab: int) -> int:
     """Matmul FLOPs of scoring one token under one z sample (decoder forward; the encoder runs once)."""
-    return 2 * dec_hidden * vocab + lstm_flops(emb + nz, dec_hidden)
+    return output_layer_flops(dec_hidden, vocab) + lstm_flops(emb + nz, dec_hidden)
 
 
 def scoring_block(vocab: int, per_call: int) -> int:

@@ -7,7 +7,8 @@ the best measured rate. A target above them is out of reach of the harness.
 
 Each measurement runs in its own subprocess, so its peak RSS is its own and
 one measurement cannot warm another's caches. Prints one JSON object and,
-with --markdown, writes the table of docs/benchmarks.md. Ratios are against
+with --markdown, writes the table of docs/benchmarks.md; with --csv, each
+measurement against its FLOP bounds, the file a docs page draws its table from. Ratios are against
 reference figures: He et al.'s own code timed on this split with 2 cores
 (midpoints of the measured ranges; docs/benchmarks.md, "The reference
 figures"); machines differ by up to 30%, so compare ratios taken in one
@@ -18,6 +19,7 @@ sitting.
     python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
     python benchmarks/perf.py --with-demo           # also the demo suite's wall time
     python benchmarks/perf.py --before HEAD~3 --only iw-suite-fp32   # before and after, in one sitting
+    python benchmarks/perf.py --only iw-suite-fp32 --threads 1 --csv docs/results/speed/perf.csv
 
 With --before REV each measurement runs --pairs times on REV's code (a
 temporary git worktree, imported through PYTHONPATH) and on this checkout's,
@@ -157,7 +159,8 @@ def measure_train(size: str, precision: str, data_dir: str | None, quick: bool) 
     peak = ceilings.peak_matmul_flops(precision, (per_step, model.dec_hidden, vocab))
     return {"train_tok_s": tokens / seconds, "steps": steps, "tokens": tokens, "seconds": seconds,
             "ceiling_output_layer": per_step / output_s, "ceiling_kernels": per_step / (output_s + lstms_s),
-            "ceiling_matmul": peak / flops}
+            "ceiling_matmul": peak / flops,
+            "ceiling_output_flops": peak / (3 * ceilings.output_layer_flops(model.dec_hidden, vocab))}
 
 
 def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -186,7 +189,9 @@ def measure_iw(size: str, precision: str, data_dir: str | None, quick: bool) -> 
     return {"iw_sent_s": count / seconds, "sentences": count, "k": cfg.eval.iw_samples,
             "seconds": seconds, "nll": result["nll"],
             "ceiling_output_layer": count / output_s, "ceiling_kernels": count / (output_s + lstm_s),
-            "ceiling_matmul": count * peak / flops}
+            "ceiling_matmul": count * peak / flops,
+            "ceiling_output_flops": count * peak / (ceilings.output_layer_flops(model.dec_hidden, vocab)
+                                                    * cells)}
 
 
 def measure_miau(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
@@ -326,6 +331,38 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def times_slower_than(row: dict[str, Any], bound: str) -> float | None:
+    """How many times slower than the ceiling `bound` the row ran (1: at the ceiling); None without it."""
+    if bound not in row:
+        return None
+    metric, _, higher_is_better = METRIC[row["name"].split("-")[0]]
+    return row[bound] / row[metric] if higher_is_better else row[metric] / row[bound]
+
+
+def bounds_table(results: dict[str, Any], measured_on: str) -> Any:
+    """One row per measurement with its ceilings and how far under its FLOP bounds it ran: the CSV
+    behind docs/benchmarks.md's measured-bound tables (`--csv`; bench.report.pages draws them).
+    Bounds a measurement has none of (times; sizes without a FLOP count) stay blank."""
+    import pandas as pd
+
+    machine = results["machine"]
+    rows = []
+    for row in results["measurements"]:
+        metric, unit, _ = METRIC[row["name"].split("-")[0]]
+        rows.append({
+            "measured_on": measured_on, "cpu": machine["cpu"], "amx_bf16": machine.get("amx_bf16"),
+            "torch": machine["torch"], "threads": results["threads"], "measurement": row["name"],
+            "value": row[metric], "unit": unit, "peak_rss_mb": row["peak_rss_mb"],
+            "big_kernels": row.get("ceiling_kernels"),
+            "output_layer_kernels": row.get("ceiling_output_layer"),
+            "matmul_flop_bound": row.get("ceiling_matmul"),
+            "output_layer_flop_bound": row.get("ceiling_output_flops"),
+            "times_matmul_flop_bound": times_slower_than(row, "ceiling_matmul"),
+            "times_output_layer_flop_bound": times_slower_than(row, "ceiling_output_flops"),
+        })
+    return pd.DataFrame(rows)
+
+
 class MeasurementFailed(RuntimeError):
     """A measurement's child process exited with an error (its last stderr lines are the message)."""
 
@@ -383,6 +420,9 @@ def main() -> None:
                         help="also measure git revision REV, alternating with this checkout (same sitting)")
     parser.add_argument("--pairs", type=int, default=3, help="before/after pairs per measurement (default 3)")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown table here")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="also write each measurement's value and FLOP bounds here, as a CSV that a "
+                             "docs page can draw its table from (docs/benchmarks.md)")
     parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO], help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
 
@@ -419,6 +459,9 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     if args.markdown:
         args.markdown.write_text(markdown(results))
+    if args.csv:  # not echoed: stdout stays the one JSON object
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        bounds_table(results, time.strftime("%Y-%m-%d")).to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """benchmarks/perf.py's before/after mode on fixed numbers: which runs it alternates, the medians and
-speed-up it reports, and the table it writes (no measurement runs here)."""
+speed-up it reports, and the tables it writes (no measurement runs here)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ from types import ModuleType
 
 import pytest
 from conftest import BENCHMARKS, benchmark_script
+
+from bench.report import pages
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +63,25 @@ def test_the_table_names_the_revision_and_shows_both_sides(perf: ModuleType) -> 
 def test_a_measurement_without_a_reference_figure_has_no_speedup(perf: ModuleType) -> None:
     assert perf.speedup({"name": "epoch-suite-fp32", "size": "suite", "epoch_s": 9.0}) is None
     assert perf.speedup({"name": "iw-small-fp32", "size": "small", "iw_sent_s": 11.5}) == pytest.approx(2.0)
+
+
+def test_the_bounds_csv_says_how_far_under_each_flop_bound_a_row_ran(perf: ModuleType, tmp_path) -> None:
+    machine = {"cpu": "a CPU", "amx_bf16": False, "torch": "2.13.0"}
+    iw = {"name": "iw-suite-fp32", "iw_sent_s": 7.0, "peak_rss_mb": 660.0, "ceiling_kernels": 8.5,
+          "ceiling_output_layer": 8.9, "ceiling_matmul": 11.9, "ceiling_output_flops": 14.0}
+    aggressive = {"name": "aggressive-small-fp32", "aggressive_epoch_s": 100.0, "peak_rss_mb": 550.0,
+                  "ceiling_kernels": 67.0, "ceiling_output_layer": 47.0}
+    results = {"machine": machine, "threads": 1, "measurements": [iw, aggressive]}
+    table = perf.bounds_table(results, "2026-12-07")
+    first, second = table.to_dict("records")
+    assert first["times_matmul_flop_bound"] == pytest.approx(1.7)
+    assert first["times_output_layer_flop_bound"] == pytest.approx(2.0)
+    assert (first["unit"], first["threads"], first["measured_on"]) == ("sent/s", 1, "2026-12-07")
+    assert second["unit"] == "s" and math.isnan(second["times_matmul_flop_bound"])  # no FLOP bound for a time
+
+    table.to_csv(tmp_path / "perf.csv", index=False)
+    rendered = pages.render(tmp_path / "perf.csv")
+    assert ("| iw-suite-fp32 | a CPU, 1 thread(s), 2026-12-07 | 7.00 sent/s | 8.50 sent/s (8.90 sent/s) |"
+            in rendered)
+    assert "| 11.90 sent/s | 14.00 sent/s | 1.70x / 2.00x |" in rendered
+    assert "| 100.00 s | 67.00 s (47.00 s) | — | — | — / — |" in rendered

@@ -67,6 +67,27 @@ def cnn_context_markdown(table: pd.DataFrame) -> str:
                           [False, False, True, True, True, True])
 
 
+def perf_bounds_markdown(table: pd.DataFrame) -> str:
+    """benchmarks/perf.py's `--csv`: each measurement beside its ceilings, and how many times slower than
+    its FLOP bounds it ran (all matrix products; the output layer's product alone)."""
+    def bound(value: float, unit: str) -> str:
+        return "—" if pd.isna(value) else f"{value:,.2f} {unit}"
+
+    def times(value: float) -> str:
+        return "—" if pd.isna(value) else f"{value:.2f}x"
+
+    rows = [[row["measurement"], f"{row['cpu']}, {int(row['threads'])} thread(s), {row['measured_on']}",
+             bound(row["value"], row["unit"]),
+             f"{bound(row['big_kernels'], row['unit'])} ({bound(row['output_layer_kernels'], row['unit'])})",
+             bound(row["matmul_flop_bound"], row["unit"]), bound(row["output_layer_flop_bound"], row["unit"]),
+             f"{times(row['times_matmul_flop_bound'])} / {times(row['times_output_layer_flop_bound'])}"]
+            for _, row in table.iterrows()]
+    return markdown_table(["measurement", "machine", "measured", "big kernels (output layer alone)",
+                           "FLOP bound: all products", "FLOP bound: output layer alone",
+                           "times slower than the bounds (all / output layer)"], rows,
+                          [False, False, True, True, True, True, True])
+
+
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "verdicts.csv": verdict_markdown,
     "leaderboard.csv": leaderboard_markdown,
@@ -74,6 +95,7 @@ RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "bn-variance.csv": bn_variance_markdown,
     "cnn-context.csv": cnn_context_markdown,
     "mission.csv": mission_markdown,
+    "perf.csv": perf_bounds_markdown,
 }
 
 
