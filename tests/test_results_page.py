@@ -1,4 +1,5 @@
-"""docs/results.md against its committed CSVs: every table is its file's, and no table stands alone."""
+"""docs/results.md (and docs/benchmarks.md's measured bounds) against their committed CSVs: every table
+block is its file's, and on the results page no table stands alone."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 RESULTS = DOCS / "results.md"
 
 
-def test_every_table_of_the_results_page_is_generated_from_its_csv():
-    found = pages.blocks(RESULTS)
-    assert found, "docs/results.md has no table block"
+@pytest.mark.parametrize("page", [RESULTS, DOCS / "benchmarks.md"], ids=lambda page: page.name)
+def test_every_table_block_of_a_page_is_generated_from_its_csv(page):
+    found = pages.blocks(page)
+    assert found, f"{page.name} has no table block"
     for path, body in found:
-        assert (RESULTS.parent / path).exists(), f"{path} is not committed"
-        assert body == pages.render(RESULTS.parent / path), (
-            f"the table from {path} differs from its CSV: run `python -m bench.report.pages docs/results.md`")
+        assert (page.parent / path).exists(), f"{path} is not committed"
+        assert body == pages.render(page.parent / path), (
+            f"the table from {path} differs from its CSV: "
+            f"run `python -m bench.report.pages docs/{page.name}`")
 
 
 def test_the_results_page_has_no_table_outside_a_generated_block():
