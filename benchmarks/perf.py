@@ -8,11 +8,11 @@ the best measured rate. A target above them is out of reach of the harness.
 Each measurement runs in its own subprocess, so its peak RSS is its own and
 one measurement cannot warm another's caches. Prints one JSON object and,
 with --markdown, writes the table of docs/benchmarks.md; with --csv, each
-measurement against its FLOP bounds, the file a docs page draws its table from. Ratios are against
-reference figures: He et al.'s own code timed on this split with 2 cores
-(midpoints of the measured ranges; docs/benchmarks.md, "The reference
-figures"); machines differ by up to 30%, so compare ratios taken in one
-sitting.
+measurement against its FLOP bounds, the file a docs page draws its table
+from. Ratios are against reference figures: He et al.'s own code timed on
+this split with 2 cores (midpoints of the measured ranges;
+docs/benchmarks.md, "The reference figures"); machines differ by up to
+30%, so compare ratios taken in one sitting.
 
     python benchmarks/perf.py                      # everything, ~5-10 minutes on 2 cores
     python benchmarks/perf.py --quick              # fewer steps and sentences
