@@ -56,18 +56,29 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from joblib import Parallel, delayed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.config import parse_overrides  # noqa: E402  (the checkout's package, not an installed one)
 from bench.errors import ConfigError  # noqa: E402
+from bench.report.fidelity_tables import (  # noqa: E402
+    ALPHA,
+    COLUMNS,
+    COMPARED,
+    DIFFERENT,
+    EQUIVALENT,
+    IDENTICAL,
+    NOT_SHOWN,
+    UNTESTED,
+    side_by_side_markdown,
+)
 from bench.report.stats import tost, welch  # noqa: E402
 from benchmarks.authors_runs import ADAPTERS, FU_SCRIPT, SENTENCE_VAE_SCRIPT, launch  # noqa: E402
 from remedies.registry import parse as parse_remedy  # noqa: E402
@@ -78,7 +89,6 @@ HE_SEEDS = 10  # text.py picks its seed from a fixed list by --taskid
 # a slope of 12.5 over the 2 x0 steps the harness's kl-annealing(shape=logistic) warms up in.
 STEEPNESS = 12.5
 ADAM = ("train.optimizer=adam", "train.lr=0.001")  # Fu et al.'s and Sentence-VAE's optimiser
-ALPHA = 0.05
 
 # Equivalence margins, per metric as the tables name it, the same for validation and test (both are
 # PTB's test file here); fixed before the runs, and justified one by one in docs/fidelity.md.
@@ -286,33 +296,18 @@ def run_harness(setting: Setting, seed: int, args: argparse.Namespace) -> dict[s
             "harness_train_s": metrics["timings"]["train_s"]}
 
 
-def cell(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
-METRICS = ("kl", "mi", "au", "loss")  # the keys of each run's per-epoch and test rows
-EQUIVALENT, NOT_SHOWN, IDENTICAL, DIFFERENT = "equivalent", "not-shown", "identical", "different"
-UNTESTED = "untested"
 Cell = tuple[str, str, list[float], list[float]]  # split, metric name, authors' values, harness values
-KINDS = {  # how the summary line names each kind of decision, in its order
-    EQUIVALENT: "equivalent",
-    NOT_SHOWN: "not shown equivalent",
-    IDENTICAL: "constant and identical on both sides (not counted as agreement)",
-    DIFFERENT: "constant and different",
-    UNTESTED: "not testable",
-}
 
 
 @dataclass(frozen=True)
 class Decision:
-    """One cell's outcome: its kind (a key of KINDS), the text the table shows, and Welch's p where
-    equivalence was not shown (so the summary can say how many of those differ detectably)."""
+    """One cell's outcome: its kind (a key of KINDS), TOST's p where it was tested, Welch's p where
+    equivalence was not shown (so a detected difference shows), and why a cell could not be tested."""
 
     kind: str
-    text: str
+    tost_p: float = math.nan
     welch_p: float = math.nan
+    reason: str = ""
 
 
 def metric_name(metric: str, whole_set_mi: bool) -> str:
@@ -324,21 +319,18 @@ def decide(a: list[float], b: list[float], margin: float) -> Decision:
     """TOST within `margin`. Constants on both sides have no spread to test: equal ones are reported
     (not counted as agreement, which they would inflate), unequal ones are a difference."""
     if min(len(a), len(b)) >= 2 and len(set(a)) == 1 and len(set(b)) == 1:
-        if a[0] == b[0]:
-            return Decision(IDENTICAL, f"constant, identical ({a[0]:g})")
-        return Decision(DIFFERENT, f"constant, different ({a[0]:g} vs {b[0]:g})")
+        return Decision(IDENTICAL if a[0] == b[0] else DIFFERENT)
     test = tost(a, b, margin)
     if test.reason:
-        return Decision(UNTESTED, f"- ({test.reason})")
+        return Decision(UNTESTED, reason=test.reason)
     if test.p < ALPHA:
-        return Decision(EQUIVALENT, f"equivalent (TOST p={test.p:.3f})")
-    welch_p = welch(a, b).p
-    return Decision(NOT_SHOWN, f"not shown (TOST p={test.p:.2f}; Welch p={welch_p:.3f})", welch_p)
+        return Decision(EQUIVALENT, tost_p=test.p)
+    return Decision(NOT_SHOWN, tost_p=test.p, welch_p=welch(a, b).p)
 
 
 def shared_metrics(results: list[dict[str, Any]]) -> list[str]:
-    """The METRICS every run's final test has: Fu et al.'s and Sentence-VAE's scripts print no MI or AU."""
-    return [metric for metric in METRICS if all(metric in run["test"] for run in results)]
+    """The metrics every run's final test has: Fu et al.'s and Sentence-VAE's scripts print no MI or AU."""
+    return [metric for metric in COMPARED if all(metric in run["test"] for run in results)]
 
 
 def comparisons(results: list[dict[str, Any]], whole_set_mi: bool) -> Iterator[Cell]:
@@ -356,39 +348,30 @@ def comparisons(results: list[dict[str, Any]], whole_set_mi: bool) -> Iterator[C
                    [pick(r)[metric] for r in sides["harness"]])
 
 
-def summary(decisions: list[Decision]) -> str:
-    """How many cells of each kind: equivalence shown, not shown (and of those, how many Welch flags),
-    constants identical and constants different; 'not testable' only where there is one."""
-    counts = Counter(decision.kind for decision in decisions)
-    flagged = sum(decision.welch_p < ALPHA for decision in decisions)
-    parts = [f"{counts[kind]} {label}" + (f" ({flagged} of them with Welch p < {ALPHA:g})"
-                                          if kind == NOT_SHOWN else "")
-             for kind, label in KINDS.items() if kind != UNTESTED or counts[kind]]
-    return f"{len(decisions)} cells: " + ", ".join(parts) + "."
+def wall_seconds(runs: list[dict[str, Any]]) -> tuple[float, int]:
+    """Mean wall time of the runs that trained, and how many were found finished: a harness run already in
+    the store costs nothing now and would pull the mean down (authors' runs from --authors-from keep
+    their measured time)."""
+    trained = [r["wall_s"] for r in runs if not r.get("reused")]
+    return (statistics.mean(trained) if trained else math.nan), len(runs) - len(trained)
 
 
-def table(name: str, results: list[dict[str, Any]], whole_set_mi: bool) -> str:
-    """Markdown: per-epoch validation and final test, authors vs harness, mean ± sd over seeds, with
-    each cell's equivalence decision and the count of each kind."""
-    lines = [f"### {name}", "",
-             "| split | metric | authors | harness | decision |", "|---|---|---|---|---|"]
-    decisions = []
-    for label, metric, a, b in comparisons(results, whole_set_mi):
-        decisions.append(decide(a, b, MARGINS[metric]))
-        lines.append(f"| {label} | {metric} | {cell(a)} | {cell(b)} | {decisions[-1].text} |")
-    names = [metric_name(metric, whole_set_mi) for metric in shared_metrics(results)]
-    margins = ", ".join(f"{name} {MARGINS[name]:g}" for name in names)
+def cells(results: list[dict[str, Any]], whole_set_mi: bool) -> pd.DataFrame:
+    """One row per cell (fidelity_tables.COLUMNS): each side's n, mean and sd over seeds, the decision
+    and its p-values, and each side's wall time per run."""
     sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
-    walls = ", ".join(wall(side, runs) for side, runs in sides.items())
-    lines += ["", summary(decisions),
-              f"Equivalence: two one-sided Welch tests at {ALPHA:g}, margins {margins} (fixed before the "
-              "runs, docs/fidelity.md).",
-              f"Wall time per run, mean: {walls} (1 thread each).",
-              "`loss` is the negative ELBO, one z sample."]
-    unprinted = [metric for metric in METRICS if metric not in shared_metrics(results)]
-    if unprinted:
-        lines.append(f"Not compared: {', '.join(unprinted)} (the authors' script prints none).")
-    return "\n".join(lines)
+    walls = {f"{side}_{key}": value for side, runs in sides.items()
+             for key, value in zip(("wall_s", "found_finished"), wall_seconds(runs), strict=True)}
+    rows = []
+    for split, metric, a, b in comparisons(results, whole_set_mi):
+        decision = decide(a, b, MARGINS[metric])
+        spreads = {f"{side}_{key}": value for side, values in (("authors", a), ("harness", b))
+                   for key, value in (("n", len(values)), ("mean", statistics.mean(values)),
+                                      ("sd", statistics.stdev(values) if len(values) > 1 else math.nan))}
+        rows.append({"split": split, "metric": metric, "margin": MARGINS[metric], **spreads,
+                     "decision": decision.kind, "tost_p": decision.tost_p, "welch_p": decision.welch_p,
+                     "reason": decision.reason, **walls})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def seed_rule(seeds: int, reused_seeds: int | None) -> str:
@@ -402,17 +385,8 @@ def seed_rule(seeds: int, reused_seeds: int | None) -> str:
     return line
 
 
-def wall(side: str, runs: list[dict[str, Any]]) -> str:
-    """Mean wall time of the runs that trained: a harness run found finished in the store costs
-    nothing now and would pull the mean down (authors' runs from --authors-from keep their measured time)."""
-    trained = [r["wall_s"] for r in runs if not r.get("reused")]
-    reused = len(runs) - len(trained)
-    mean = f"{statistics.mean(trained):.0f} s" if trained else "-"
-    return f"{side} {mean}" + (f" ({reused} of {len(runs)} found already finished)" if reused else "")
-
-
 # Options that do not change what either side computes, or only the harness's side.
-NOT_SHARED = ("repo", "jobs", "out", "json", "set", "authors_from", "iw_samples", "seeds")
+NOT_SHARED = ("repo", "jobs", "out", "json", "csv", "set", "authors_from", "iw_samples", "seeds")
 
 
 def earlier_authors_runs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
@@ -465,6 +439,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     parser.add_argument("--out", default=str(ROOT / "results"), help="harness store")
     parser.add_argument("--json", help="write every run's numbers here")
+    parser.add_argument("--csv", help="write the table here, one row per cell (docs/fidelity.md draws its "
+                                      "tables from these files)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a harness setting on top of the shared config, repeatable "
                              "(e.g. train.batching=by-length); the authors' side is unchanged")
@@ -505,11 +481,14 @@ def main() -> None:
                  else "3,370 training sentences")
     title = (f"{args.setting}, {setting.remedy}: ptb-small ({sentences}), nz {args.nz}, "
              f"hidden {args.hidden}, batch {args.batch}, {args.epochs} epochs, {args.seeds} seeds")
-    print(table(title, results, setting.whole_set_mi))
+    decided = cells(results, setting.whole_set_mi)
+    print(f"### {title}\n\n" + side_by_side_markdown(decided))
     print(seed_rule(args.seeds, len(reused) if args.authors_from else None))
     if args.json:
         Path(args.json).write_text(json.dumps({"setting": args.setting, "config": vars(args), "alpha": ALPHA,
                                                "margins": MARGINS, "runs": results}, indent=1))
+    if args.csv:
+        decided.to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,27 @@ import argparse
 import json
 import math
 import re
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import pandas as pd
 import pytest
 from conftest import BENCHMARKS, benchmark_script
+
+from bench.report import pages
+from bench.report.fidelity_tables import (
+    DIFFERENT,
+    EQUIVALENT,
+    IDENTICAL,
+    NOT_SHOWN,
+    UNTESTED,
+    decision_text,
+    side_by_side_markdown,
+    wall_text,
+)
 
 SCRIPT = BENCHMARKS / "side_by_side.py"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,45 +56,55 @@ def test_more_seeds_than_he_et_al_have_is_refused_before_any_run(
 
 def test_wall_time_leaves_out_runs_found_finished(side_by_side: ModuleType) -> None:
     runs = [{"wall_s": 200.0}, {"wall_s": 100.0}, {"wall_s": 0.1, "reused": True}]
-    assert side_by_side.wall("harness", runs) == "harness 150 s (1 of 3 found already finished)"
-    assert side_by_side.wall("harness", runs[2:]) == "harness - (1 of 1 found already finished)"
-    assert side_by_side.wall("authors", runs[:2]) == "authors 150 s"
+    assert side_by_side.wall_seconds(runs) == (150.0, 1)
+    texts = [wall_text(side, *side_by_side.wall_seconds(some), len(some))
+             for side, some in (("harness", runs), ("harness", runs[2:]), ("authors", runs[:2]))]
+    assert texts == ["harness 150 s (1 of 3 found already finished)",
+                     "harness - (1 of 1 found already finished)", "authors 150 s"]
+
+
+def text_of(side_by_side: ModuleType, a: list[float], b: list[float], margin: float) -> str:
+    """The decision column's text for one cell of these values."""
+    decision = side_by_side.decide(a, b, margin)
+    return decision_text(pd.Series({"decision": decision.kind, "tost_p": decision.tost_p,
+                                    "welch_p": decision.welch_p, "reason": decision.reason,
+                                    "authors_mean": statistics.mean(a), "harness_mean": statistics.mean(b)}))
 
 
 def test_means_within_the_margin_with_little_spread_are_equivalent(side_by_side: ModuleType) -> None:
-    decision = side_by_side.decide([0.10, 0.12, 0.11], [0.11, 0.13, 0.12], margin=0.5)
-    assert decision.kind == side_by_side.EQUIVALENT
-    assert decision.text.startswith("equivalent (TOST p=")
+    a, b = [0.10, 0.12, 0.11], [0.11, 0.13, 0.12]
+    assert side_by_side.decide(a, b, margin=0.5).kind == EQUIVALENT
+    assert text_of(side_by_side, a, b, 0.5).startswith("equivalent (TOST p=")
 
 
 def test_a_large_spread_leaves_equivalence_not_shown_with_welch_p_beside(side_by_side: ModuleType) -> None:
     """Three seeds with an sd of 5 nats cannot show the loss within 1 nat, though no difference is seen."""
     decision = side_by_side.decide([120.0, 125.0, 130.0], [121.0, 126.0, 131.0], margin=1.0)
-    assert decision.kind == side_by_side.NOT_SHOWN
+    assert decision.kind == NOT_SHOWN
     assert decision.welch_p > 0.05
-    assert "Welch p=0.8" in decision.text
+    assert "Welch p=0.8" in text_of(side_by_side, [120.0, 125.0, 130.0], [121.0, 126.0, 131.0], 1.0)
 
 
 def test_a_difference_welch_detects_is_not_shown_equivalent(side_by_side: ModuleType) -> None:
     """pretrain-fb's padded-batch KL (0.30 vs 1.39 nats): Welch flags it, TOST cannot call it equivalent."""
     decision = side_by_side.decide([1.13, 1.39, 1.65], [0.16, 0.30, 0.44], margin=0.5)
-    assert decision.kind == side_by_side.NOT_SHOWN
+    assert decision.kind == NOT_SHOWN
     assert decision.welch_p < 0.05
 
 
 def test_equal_constants_are_reported_and_not_counted_as_agreement(side_by_side: ModuleType) -> None:
-    decision = side_by_side.decide([0, 0, 0], [0, 0, 0], margin=1.0)
-    assert (decision.kind, decision.text) == (side_by_side.IDENTICAL, "constant, identical (0)")
+    assert side_by_side.decide([0, 0, 0], [0, 0, 0], margin=1.0).kind == IDENTICAL
+    assert text_of(side_by_side, [0, 0, 0], [0, 0, 0], 1.0) == "constant, identical (0)"
 
 
 def test_unequal_constants_are_a_difference(side_by_side: ModuleType) -> None:
     """Within the margin or not: constants give TOST no spread, so the difference is simply reported."""
-    decision = side_by_side.decide([2, 2, 2], [1, 1, 1], margin=1.0)
-    assert (decision.kind, decision.text) == (side_by_side.DIFFERENT, "constant, different (2 vs 1)")
+    assert side_by_side.decide([2, 2, 2], [1, 1, 1], margin=1.0).kind == DIFFERENT
+    assert text_of(side_by_side, [2, 2, 2], [1, 1, 1], 1.0) == "constant, different (2 vs 1)"
 
 
 def test_one_seed_a_side_is_not_testable(side_by_side: ModuleType) -> None:
-    assert side_by_side.decide([0.1], [0.2], margin=0.5).kind == side_by_side.UNTESTED
+    assert side_by_side.decide([0.1], [0.2], margin=0.5).kind == UNTESTED
 
 
 def run(side: str, seed: int) -> dict[str, object]:
@@ -102,7 +126,7 @@ def test_the_table_counts_each_kind_and_names_its_margins(side_by_side: ModuleTy
     """Identical sides: KL and MI shown equivalent, AU 0 vs 0 not counted, the loss (margin 1 nat,
     sd 10 nats) not shown; three rows (two epochs and the test) of each."""
     results = [run(side, seed) for side in ("authors", "harness") for seed in range(3)]
-    text = side_by_side.table("t", results, whole_set_mi=False)
+    text = side_by_side_markdown(side_by_side.cells(results, whole_set_mi=False))
     assert ("12 cells: 6 equivalent, 3 not shown equivalent (0 of them with Welch p < 0.05), 3 constant and "
             "identical on both sides (not counted as agreement), 0 constant and different.") in text
     assert "margins kl 0.5, mi_batch 0.1, au 1, loss 1" in text
@@ -128,15 +152,17 @@ def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
     monkeypatch.setattr(side_by_side, "run_authors", lambda setting, seed, args: run("authors", seed))
     monkeypatch.setattr(side_by_side, "run_harness", lambda setting, seed, args: run("harness", seed))
     monkeypatch.setattr(side_by_side, "Parallel", lambda **_: lambda calls: [f(*a, **k) for f, a, k in calls])
-    record = tmp_path / "vanilla.json"
+    record, cells = tmp_path / "vanilla.json", tmp_path / "vanilla.side-by-side.csv"
     monkeypatch.setattr(sys, "argv", ["side_by_side.py", "vanilla", "--repo", str(tmp_path), "--data-dir",
-                                      str(tmp_path), "--seeds", "3", "--json", str(record)])
+                                      str(tmp_path), "--seeds", "3", "--json", str(record),
+                                      "--csv", str(cells)])
     side_by_side.main()
     out = capsys.readouterr().out
     assert "| valid epoch 1 | au | 0.00 ± 0.00 | 0.00 ± 0.00 | constant, identical (0) |" in out
     assert "12 cells: 6 equivalent" in out
     assert "Seeds: 3 a side, fixed before the runs" in out
     assert json.loads(record.read_text())["margins"] == side_by_side.MARGINS
+    assert pages.render(cells) in out, "a page's block drawn from --csv says what the script printed"
 
 
 
@@ -298,7 +324,7 @@ def test_metrics_the_authors_do_not_print_are_named_and_not_compared(side_by_sid
     results = [run(side, seed) for side in ("authors", "harness") for seed in range(3)]
     for result in results[:3]:
         result.update(validation=[printed(row) for row in result["validation"]], test=printed(result["test"]))
-    text = side_by_side.table("t", results, whole_set_mi=True)
+    text = side_by_side_markdown(side_by_side.cells(results, whole_set_mi=True))
     assert "6 cells: 3 equivalent, 3 not shown equivalent" in text
     assert "margins kl 0.5, loss 1" in text
     assert "Not compared: mi, au (the authors' script prints none)." in text

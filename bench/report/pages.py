@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.markdown import markdown_table, number
+from bench.report.fidelity_tables import side_by_side_markdown
 from bench.report.mission import mission_markdown
 from bench.report.verdict_tables import leaderboard_markdown, verdict_markdown
 
@@ -96,6 +97,7 @@ RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "cnn-context.csv": cnn_context_markdown,
     "mission.csv": mission_markdown,
     "perf.csv": perf_bounds_markdown,
+    "side-by-side.csv": side_by_side_markdown,  # side_by_side.py --csv, as SETTING.side-by-side.csv
 }
 
 
@@ -108,11 +110,13 @@ def save_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def render(csv: Path) -> str:
-    """The markdown of one committed table, by its file name."""
-    if csv.name not in RENDERERS:
+    """The markdown of one committed table, by its file name (or the name's end after a first dot, so one
+    page can hold several tables of a kind: `vanilla.side-by-side.csv`)."""
+    key = csv.name if csv.name in RENDERERS else csv.name.partition(".")[2]
+    if key not in RENDERERS:
         raise ValueError(f"{csv}: no table is drawn from a file named {csv.name} "
                          f"(known: {', '.join(RENDERERS)})")
-    return RENDERERS[csv.name](pd.read_csv(csv)) + "\n"
+    return RENDERERS[key](pd.read_csv(csv)) + "\n"
 
 
 def refreshed(page: Path) -> str:
