@@ -1,5 +1,6 @@
-"""docs/results.md (and docs/benchmarks.md's measured bounds) against their committed CSVs: every table
-block is its file's, and on the results page no table stands alone."""
+"""docs/results.md (and docs/benchmarks.md's measured bounds, docs/fidelity.md's re-run side-by-side
+tables) against their committed CSVs: every table block is its file's, and on the results page no table
+stands alone."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from bench.report.escape import mi_null_threshold
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 RESULTS = DOCS / "results.md"
+BLOCK_PAGES = [RESULTS, DOCS / "benchmarks.md", DOCS / "fidelity.md"]
 
 
-@pytest.mark.parametrize("page", [RESULTS, DOCS / "benchmarks.md"], ids=lambda page: page.name)
+@pytest.mark.parametrize("page", BLOCK_PAGES, ids=lambda page: page.name)
 def test_every_table_block_of_a_page_is_generated_from_its_csv(page):
     found = pages.blocks(page)
     assert found, f"{page.name} has no table block"
