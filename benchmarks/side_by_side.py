@@ -43,6 +43,11 @@ shows), or *constant on both sides*: equal constants (AU 0 vs 0) are
 reported and not counted as agreement, unequal ones are a difference. The
 seed count is `--seeds`, fixed before the runs; adding seeds after looking
 at a table is not allowed.
+
+`--json` keeps every run's numbers; `--csv` writes the table, one row per
+cell with each side's n, mean and sd, the decision and its p-values
+(bench/report/fidelity_tables.py), the file docs/fidelity.md draws a
+re-run table from.
 """
 
 from __future__ import annotations
@@ -301,8 +306,8 @@ Cell = tuple[str, str, list[float], list[float]]  # split, metric name, authors'
 
 @dataclass(frozen=True)
 class Decision:
-    """One cell's outcome: its kind (a key of KINDS), TOST's p where it was tested, Welch's p where
-    equivalence was not shown (so a detected difference shows), and why a cell could not be tested."""
+    """One cell's outcome: its kind (a key of fidelity_tables.KINDS), TOST's p where it was tested, Welch's p
+    where equivalence was not shown (so a detected difference shows), and why a cell could not be tested."""
 
     kind: str
     tost_p: float = math.nan
