@@ -152,7 +152,7 @@ def test_main_prints_the_decisions_and_the_seed_rule_and_records_the_margins(
     monkeypatch.setattr(side_by_side, "run_authors", lambda setting, seed, args: run("authors", seed))
     monkeypatch.setattr(side_by_side, "run_harness", lambda setting, seed, args: run("harness", seed))
     monkeypatch.setattr(side_by_side, "Parallel", lambda **_: lambda calls: [f(*a, **k) for f, a, k in calls])
-    record, cells = tmp_path / "vanilla.json", tmp_path / "vanilla.side-by-side.csv"
+    record, cells = tmp_path / "vanilla.json", tmp_path / "vanilla-0.5.side-by-side.csv"  # a dot, as beta-0.1
     monkeypatch.setattr(sys, "argv", ["side_by_side.py", "vanilla", "--repo", str(tmp_path), "--data-dir",
                                       str(tmp_path), "--seeds", "3", "--json", str(record),
                                       "--csv", str(cells)])

@@ -110,10 +110,10 @@ def save_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def render(csv: Path) -> str:
-    """The markdown of one committed table, by its file name (or the name's end after a first dot, so one
-    page can hold several tables of a kind: `vanilla.side-by-side.csv`)."""
-    key = csv.name if csv.name in RENDERERS else csv.name.partition(".")[2]
-    if key not in RENDERERS:
+    """The markdown of one committed table, by its file name, or by the name's end after a dot, so one page
+    can hold several tables of a kind (`li-beta-0.1.side-by-side.csv`)."""
+    key = next((key for key in RENDERERS if csv.name == key or csv.name.endswith("." + key)), None)
+    if key is None:
         raise ValueError(f"{csv}: no table is drawn from a file named {csv.name} "
                          f"(known: {', '.join(RENDERERS)})")
     return RENDERERS[key](pd.read_csv(csv)) + "\n"
