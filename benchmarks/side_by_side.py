@@ -338,10 +338,15 @@ def shared_metrics(results: list[dict[str, Any]]) -> list[str]:
     return [metric for metric in COMPARED if all(metric in run["test"] for run in results)]
 
 
+def by_side(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The runs of each side, authors' first, in run order."""
+    return {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
+
+
 def comparisons(results: list[dict[str, Any]], whole_set_mi: bool) -> Iterator[Cell]:
     """Every cell of the table, seeds in run order: per-epoch validation for the epochs every run has,
     then the final test; the metrics both sides print."""
-    sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
+    sides = by_side(results)
     epochs = min(len(r["validation"]) for r in results)
     rows: list[tuple[str, Any]] = [(f"valid epoch {e + 1}", lambda r, e=e: r["validation"][e])
                                    for e in range(epochs)]
@@ -364,7 +369,7 @@ def wall_seconds(runs: list[dict[str, Any]]) -> tuple[float, int]:
 def cells(results: list[dict[str, Any]], whole_set_mi: bool) -> pd.DataFrame:
     """One row per cell (fidelity_tables.COLUMNS): each side's n, mean and sd over seeds, the decision
     and its p-values, and each side's wall time per run."""
-    sides = {side: [r for r in results if r["side"] == side] for side in ("authors", "harness")}
+    sides = by_side(results)
     walls = {f"{side}_{key}": value for side, runs in sides.items()
              for key, value in zip(("wall_s", "found_finished"), wall_seconds(runs), strict=True)}
     rows = []
