@@ -340,9 +340,10 @@ def times_slower_than(row: dict[str, Any], bound: str) -> float | None:
 
 
 def bounds_table(results: dict[str, Any], measured_on: str) -> Any:
-    """One row per measurement with its ceilings and how far under its FLOP bounds it ran: the CSV
-    behind docs/benchmarks.md's measured-bound tables (`--csv`; bench.report.pages draws them).
-    Bounds a measurement has none of (times; sizes without a FLOP count) stay blank."""
+    """One row per measurement with its ceilings, how far under its FLOP bounds it ran and, with
+    --before, the old revision's median and the speed-up over it (`value` is then this checkout's
+    median): the CSV behind docs/benchmarks.md's measured-bound tables (`--csv`; bench.report.pages
+    draws them). Bounds a measurement has none of (times; sizes without a FLOP count) stay blank."""
     import pandas as pd
 
     machine = results["machine"]
@@ -359,6 +360,8 @@ def bounds_table(results: dict[str, Any], measured_on: str) -> Any:
             "output_layer_flop_bound": row.get("ceiling_output_flops"),
             "times_matmul_flop_bound": times_slower_than(row, "ceiling_matmul"),
             "times_output_layer_flop_bound": times_slower_than(row, "ceiling_output_flops"),
+            "before_revision": row.get("before_revision"), "before": row.get("before"),
+            "speedup_over_before": row.get("speedup_over_before"),
         })
     return pd.DataFrame(rows)
 

@@ -85,3 +85,17 @@ def test_the_bounds_csv_says_how_far_under_each_flop_bound_a_row_ran(perf: Modul
             in rendered)
     assert "| 11.90 sent/s | 14.00 sent/s | 1.70x / 2.00x |" in rendered
     assert "| 100.00 s | 67.00 s (47.00 s) | — | — | — / — |" in rendered
+
+
+def test_the_bounds_csv_carries_before_and_after_when_measured_so(perf: ModuleType, tmp_path) -> None:
+    machine = {"cpu": "a CPU", "amx_bf16": False, "torch": "2.13.0"}
+    epoch = {"name": "epoch-suite-fp32", "epoch_s": 5.0, "peak_rss_mb": 650.0, "before": 6.8,
+             "before_revision": "b00bf07", "speedup_over_before": 1.36}
+    results = {"machine": machine, "threads": 1, "measurements": [epoch]}
+    table = perf.bounds_table(results, "2026-12-07")
+    assert table.loc[0, "before"] == 6.8 and table.loc[0, "speedup_over_before"] == 1.36
+    table.to_csv(tmp_path / "perf.csv", index=False)
+    rendered = pages.render(tmp_path / "perf.csv")
+    assert "| before: median (revision) | measured: median | speed-up over before |" in rendered
+    assert ("| epoch-suite-fp32 | a CPU, 1 thread(s), 2026-12-07 | 6.80 s (b00bf07) | 5.00 s | 1.36x | — (—) |"
+            in rendered)

@@ -70,23 +70,28 @@ def cnn_context_markdown(table: pd.DataFrame) -> str:
 
 def perf_bounds_markdown(table: pd.DataFrame) -> str:
     """benchmarks/perf.py's `--csv`: each measurement beside its ceilings, and how many times slower than
-    its FLOP bounds it ran (all matrix products; the output layer's product alone)."""
+    its FLOP bounds it ran (all matrix products; the output layer's product alone); measured with
+    --before, the old revision's median and the speed-up over it first."""
     def bound(value: float, unit: str) -> str:
         return "—" if pd.isna(value) else f"{value:,.2f} {unit}"
 
     def times(value: float) -> str:
         return "—" if pd.isna(value) else f"{value:.2f}x"
 
+    compared = "before" in table and table["before"].notna().any()
     rows = [[row["measurement"], f"{row['cpu']}, {int(row['threads'])} thread(s), {row['measured_on']}",
+             *([f"{bound(row['before'], row['unit'])} ({row['before_revision']})"] if compared else []),
              bound(row["value"], row["unit"]),
+             *([times(row["speedup_over_before"])] if compared else []),
              f"{bound(row['big_kernels'], row['unit'])} ({bound(row['output_layer_kernels'], row['unit'])})",
              bound(row["matmul_flop_bound"], row["unit"]), bound(row["output_layer_flop_bound"], row["unit"]),
              f"{times(row['times_matmul_flop_bound'])} / {times(row['times_output_layer_flop_bound'])}"]
             for _, row in table.iterrows()]
-    return markdown_table(["measurement", "machine", "measured", "big kernels (output layer alone)",
-                           "FLOP bound: all products", "FLOP bound: output layer alone",
-                           "times slower than the bounds (all / output layer)"], rows,
-                          [False, False, True, True, True, True, True])
+    header = ["measurement", "machine", *(["before: median (revision)"] if compared else []),
+              "measured" + (": median" if compared else ""), *(["speed-up over before"] if compared else []),
+              "big kernels (output layer alone)", "FLOP bound: all products", "FLOP bound: output layer alone",
+              "times slower than the bounds (all / output layer)"]
+    return markdown_table(header, rows, [False, False] + [True] * (len(header) - 2))
 
 
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
