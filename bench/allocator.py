@@ -6,7 +6,7 @@ the next call faults every page in anew: measured on ptb-small (IW NLL, 1
 thread), a third of the wall time was kernel time zeroing pages. Raising the
 trim threshold and the top pad keeps the freed heap for the next call; IW NLL
 ran 1.5x faster (29.5 s -> 19.3 s, sys 10 s -> 0.2 s) for 37 MB more peak RSS.
-See docs/benchmarks.md.
+See docs/history.md, "What changed in stop 12".
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ LSTMs, with the output layer's share apart), and the step's matmul FLOPs at
 the best measured rate. A target above them is out of reach of the harness.
 
 Each measurement runs in its own subprocess, so its peak RSS is its own and
-one measurement cannot warm another's caches. Prints one JSON object and,
-with --markdown, writes the table of docs/benchmarks.md; with --csv, each
-measurement against its FLOP bounds, the file a docs page draws its table
-from. Ratios are against reference figures: He et al.'s own code timed on
+one measurement cannot warm another's caches. Prints one JSON object; with
+--markdown, also a table of it (each row beside its reference and
+ceilings); with --csv, each measurement against its FLOP bounds (and, with
+--before, the old revision's median and the speed-up), the file
+docs/benchmarks.md draws its tables from. Ratios are against reference figures: He et al.'s own code timed on
 this split with 2 cores (midpoints of the measured ranges;
 docs/benchmarks.md, "The reference figures"); machines differ by up to
 30%, so compare ratios taken in one sitting.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import platform
@@ -59,16 +61,23 @@ SIZES = {
               "train.batch_size": 32},
 }
 
-# Midpoints of the ranges measured with He et al.'s code on ptb-small, 2 cores, fp32
-# (docs/benchmarks.md, "The reference figures").
-REFERENCE = {
-    "train_tok_s": {"small": 29_000, "large": 1_900},
-    "iw_sent_s": {"small": 5.75, "large": 0.95},
-    "mi_au_s": {"small": 0.275, "large": 11.25},
-    "aggressive_epoch_s": {"small": 112.5},
-    "demo_suite_s": {"suite": 600.0},  # not a reference: issue 8's bound for the demo suite
-    "peak_rss_mb": {"small": 815, "large": 1_500},
-}
+# The ranges measured with He et al.'s code on ptb-small, 2 cores, fp32: the table of
+# docs/benchmarks.md, "The reference figures", drawn from this file.
+REFERENCE_FIGURES = ROOT / "docs" / "results" / "speed" / "reference-figures.csv"
+
+
+def reference_midpoints(path: Path = REFERENCE_FIGURES) -> dict[str, dict[str, float]]:
+    """metric -> size -> the midpoint of the reference range: what each row's speed-up is taken against."""
+    midpoints: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            midpoint = (float(row["low"]) + float(row["high"])) / 2
+            midpoints.setdefault(row["metric"], {})[row["size"]] = midpoint
+    return midpoints
+
+
+REFERENCE = {**reference_midpoints(),
+             "demo_suite_s": {"suite": 600.0}}  # not a reference: issue 8's bound for the demo suite
 
 # How much work each measurement does (full, quick).
 WORK = {

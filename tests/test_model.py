@@ -59,7 +59,7 @@ def test_each_sample_is_scored_with_its_own_z():
 
 @pytest.mark.parametrize("decoder", [pytest.param("lstm", marks=needs_bf16_lstm), "cnn"])
 def test_output_layer_is_one_2d_product_under_bf16(decoder):
-    """No batched product that would copy the vocabulary weight per sample (docs/benchmarks.md)."""
+    """No batched product that would copy the vocabulary weight per sample (docs/history.md, stop 12)."""
     model = small_model(decoder=decoder, cnn_dilations=(1, 2), cnn_channels=6)
     batch = collate(SENTENCES, [0, 1, 2])
     z = torch.randn(3, 4, 3)

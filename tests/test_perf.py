@@ -97,5 +97,19 @@ def test_the_bounds_csv_carries_before_and_after_when_measured_so(perf: ModuleTy
     table.to_csv(tmp_path / "perf.csv", index=False)
     rendered = pages.render(tmp_path / "perf.csv")
     assert "| before: median (revision) | measured: median | speed-up over before |" in rendered
-    assert ("| epoch-suite-fp32 | a CPU, 1 thread(s), 2026-12-07 | 6.80 s (b00bf07) | 5.00 s | 1.36x | — (—) |"
-            in rendered)
+    row = "| epoch-suite-fp32 | a CPU, 1 thread(s), 2026-12-07 | 6.80 s (b00bf07) | 5.00 s | 1.36x | — (—) |"
+    assert row in rendered
+
+
+def test_the_reference_figures_are_the_midpoints_of_the_ranges_the_docs_page_shows(perf: ModuleType,
+                                                                                   tmp_path) -> None:
+    figures = tmp_path / "reference-figures.csv"
+    figures.write_text("metric,work,size,low,high,unit,note\n"
+                       "train_tok_s,training,small,25000,33000,tok/s,\n"
+                       "iw_sent_s,IW NLL,large,0.9,1.0,sent/s,one at a time\n")
+    assert perf.reference_midpoints(figures) == {"train_tok_s": {"small": 29_000.0},
+                                                 "iw_sent_s": {"large": pytest.approx(0.95)}}
+    rendered = pages.render(figures)
+    assert "| training | 25,000-33,000 tok/s | — |" in rendered
+    assert "| IW NLL | — | 0.9-1 sent/s (one at a time) |" in rendered
+    assert perf.REFERENCE["train_tok_s"]["small"] == 29_000  # the committed file's midpoint

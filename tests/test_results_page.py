@@ -1,6 +1,6 @@
-"""docs/results.md (and docs/benchmarks.md's measured bounds, docs/fidelity.md's re-run side-by-side
-tables) against their committed CSVs: every table block is its file's, and on the results page no table
-stands alone."""
+"""docs/results.md, docs/benchmarks.md and docs/fidelity.md's re-run side-by-side tables against their
+committed CSVs: every table block is its file's, and on the results and speed pages no table stands
+alone."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def test_every_table_block_of_a_page_is_generated_from_its_csv(page):
             f"run `python -m bench.report.pages docs/{page.name}`")
 
 
-def test_the_results_page_has_no_table_outside_a_generated_block():
-    assert pages.loose_table_lines(RESULTS) == []
+@pytest.mark.parametrize("page", [RESULTS, DOCS / "benchmarks.md"], ids=lambda page: page.name)
+def test_the_results_and_speed_pages_have_no_table_outside_a_generated_block(page):
+    assert pages.loose_table_lines(page) == []
 
 
 def test_a_block_that_drifts_from_its_csv_is_caught(tmp_path):

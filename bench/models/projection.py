@@ -13,7 +13,7 @@ Scoring needs only log p(target) = logit[target] - logsumexp(logits) per cell, n
 themselves. Forming them for thousands of cells at once (2,048 x 6,024 floats, 49 MB) runs the matrix
 product and the log-softmax at a third of their speed on small blocks, and computes padding cells too.
 `target_log_probs` keeps the real cells only and takes them `block_rows` at a time, so each block's
-logits stay in cache (docs/benchmarks.md, "IW NLL in blocks").
+logits stay in cache (docs/history.md, "IW NLL in blocks").
 """
 
 import torch

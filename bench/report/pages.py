@@ -89,9 +89,24 @@ def perf_bounds_markdown(table: pd.DataFrame) -> str:
             for _, row in table.iterrows()]
     header = ["measurement", "machine", *(["before: median (revision)"] if compared else []),
               "measured" + (": median" if compared else ""), *(["speed-up over before"] if compared else []),
-              "big kernels (output layer alone)", "FLOP bound: all products", "FLOP bound: output layer alone",
-              "times slower than the bounds (all / output layer)"]
+              "big kernels (output layer alone)", "FLOP bound: all products",
+              "FLOP bound: output layer alone", "times slower than the bounds (all / output layer)"]
     return markdown_table(header, rows, [False, False] + [True] * (len(header) - 2))
+
+
+def reference_figures_markdown(table: pd.DataFrame) -> str:
+    """The ranges measured with He et al.'s code (docs/results/speed/reference-figures.csv), one row per
+    work, the sizes side by side; benchmarks/perf.py takes each range's midpoint as its reference."""
+    def cell(row: pd.Series) -> str:
+        low, high = f"{row['low']:,g}", f"{row['high']:,g}"
+        text = f"{low} {row['unit']}" if low == high else f"{low}-{high} {row['unit']}"
+        return text if pd.isna(row["note"]) else f"{text} ({row['note']})"
+
+    sizes = list(dict.fromkeys(table["size"]))
+    rows = [[work, *(cell(group[group["size"] == size].iloc[0]) if (group["size"] == size).any() else "—"
+                     for size in sizes)]
+            for work, group in table.groupby("work", sort=False)]
+    return markdown_table(["work", *sizes], rows, [False] + [False] * len(sizes))
 
 
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
@@ -102,6 +117,7 @@ RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "cnn-context.csv": cnn_context_markdown,
     "mission.csv": mission_markdown,
     "perf.csv": perf_bounds_markdown,
+    "reference-figures.csv": reference_figures_markdown,
     "side-by-side.csv": side_by_side_markdown,  # side_by_side.py --csv, as SETTING.side-by-side.csv
 }
 
