@@ -106,7 +106,7 @@ def reference_figures_markdown(table: pd.DataFrame) -> str:
     rows = [[work, *(cell(group[group["size"] == size].iloc[0]) if (group["size"] == size).any() else "—"
                      for size in sizes)]
             for work, group in table.groupby("work", sort=False)]
-    return markdown_table(["work", *sizes], rows, [False] + [False] * len(sizes))
+    return markdown_table(["work", *sizes], rows, [False] * (1 + len(sizes)))
 
 
 RENDERERS: dict[str, Callable[[pd.DataFrame], str]] = {
