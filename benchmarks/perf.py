@@ -19,6 +19,7 @@ docs/benchmarks.md, "The reference figures"); machines differ by up to
     python benchmarks/perf.py --quick              # fewer steps and sentences
     python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
     python benchmarks/perf.py --with-demo           # also the demo suite's wall time
+    python benchmarks/perf.py --only cell-suite-fp32  # one ptb-small cell of the verdicts (~10 min)
     python benchmarks/perf.py --before HEAD~3 --only iw-suite-fp32   # before and after, in one sitting
     python benchmarks/perf.py --only iw-suite-fp32 --threads 1 --csv docs/results/speed/perf.csv
 
@@ -93,6 +94,8 @@ MEASUREMENTS = [
 ] + ["train-suite-fp32", "iw-suite-fp32", "epoch-suite-fp32", "miau-small-fp32", "miau-large-fp32",
      "aggressive-small-fp32"]
 DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
+CELL = "cell-suite-fp32"  # one ptb-small cell of the verdicts, about 10 minutes; only when named in --only
+CELL_REMEDY = "remedy=aggressive+*"
 
 
 def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none", *,
@@ -250,19 +253,31 @@ def measure_epoch(size: str, precision: str, data_dir: str | None, quick: bool) 
     return {"epoch_s": seconds, "steps_s": steps, "validation_s": seconds - steps}
 
 
-def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
-    """Wall seconds of `collapse-bench run demo` into an empty folder (2 workers x 1 thread)."""
+def _run_seconds(*arguments: str) -> float:
+    """Wall seconds of `collapse-bench run ARGUMENTS` into an empty folder."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bench.cli", "run", "demo", "--out", out, "--quiet"],
+        subprocess.run([sys.executable, "-m", "bench.cli", "run", *arguments, "--out", out, "--quiet"],
                        check=True, capture_output=True)
-        return {"demo_suite_s": time.perf_counter() - started}
+        return time.perf_counter() - started
+
+
+def measure_demo(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Wall seconds of `collapse-bench run demo` into an empty folder (2 workers x 1 thread)."""
+    return {"demo_suite_s": _run_seconds("demo")}
+
+
+def measure_cell(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Wall seconds of one cell that decides a verdict, as `run` trains and scores it alone: ptb-small's
+    aggressive + anneal cell of seed 0 (He et al.'s main row, 10 seeds in the suite)."""
+    data = ["--data-dir", data_dir] if data_dir else []
+    return {"cell_s": _run_seconds("ptb-small", "--only", CELL_REMEDY, "--only", "seed=0", *data)}
 
 
 KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive,
-         "epoch": measure_epoch, "demo": measure_demo}
+         "epoch": measure_epoch, "demo": measure_demo, "cell": measure_cell}
 
 
 def run_one(name: str, data_dir: str | None, quick: bool, threads: int) -> dict[str, Any]:
@@ -285,6 +300,7 @@ METRIC = {
     "aggressive": ("aggressive_epoch_s", "s", False),
     "epoch": ("epoch_s", "s", False),
     "demo": ("demo_suite_s", "s", False),
+    "cell": ("cell_s", "s", False),
 }
 
 
@@ -425,8 +441,8 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder with ptb/ (default: $COLLAPSE_BENCH_DATA)")
     parser.add_argument("--quick", action="store_true", help="less work per measurement")
-    parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO], help="run just these")
-    parser.add_argument("--with-demo", action="store_true", help="also time the demo suite (~5 min)")
+    parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO, CELL], help="run just these")
+    parser.add_argument("--with-demo", action="store_true", help="also time the demo suite (~7 min)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--before", metavar="REV", default=None,
                         help="also measure git revision REV, alternating with this checkout (same sitting)")
@@ -435,7 +451,8 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write each measurement's value and FLOP bounds here, as a CSV that a "
                              "docs page can draw its table from (docs/benchmarks.md)")
-    parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO], help=argparse.SUPPRESS)  # child process mode
+    # child process mode: one measurement in this process
+    parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO, CELL], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:

@@ -113,3 +113,12 @@ def test_the_reference_figures_are_the_midpoints_of_the_ranges_the_docs_page_sho
     assert "| training | 25,000-33,000 tok/s | — |" in rendered
     assert "| IW NLL | — | 0.9-1 sent/s (one at a time) |" in rendered
     assert perf.REFERENCE["train_tok_s"]["small"] == 29_000  # the committed file's midpoint
+
+
+def test_the_cell_row_runs_one_verdict_cell_of_ptb_small_alone(perf: ModuleType, monkeypatch) -> None:
+    commands: list[tuple[str, ...]] = []
+    monkeypatch.setattr(perf, "_run_seconds", lambda *arguments: commands.append(arguments) or 600.0)
+    assert perf.measure_cell("suite", "fp32", "DATA", quick=False) == {"cell_s": 600.0}
+    assert commands == [("ptb-small", "--only", "remedy=aggressive+*", "--only", "seed=0",
+                         "--data-dir", "DATA")]
+    assert perf.METRIC["cell"] == ("cell_s", "s", False)  # a time: lower is better
