@@ -10,10 +10,10 @@ one measurement cannot warm another's caches. Prints one JSON object; with
 --markdown, also a table of it (each row beside its reference and
 ceilings); with --csv, each measurement against its FLOP bounds (and, with
 --before, the old revision's median and the speed-up), the file
-docs/benchmarks.md draws its tables from. Ratios are against reference figures: He et al.'s own code timed on
-this split with 2 cores (midpoints of the measured ranges;
-docs/benchmarks.md, "The reference figures"); machines differ by up to
-30%, so compare ratios taken in one sitting.
+docs/benchmarks.md draws its tables from. Ratios are against reference
+figures: He et al.'s own code timed on this split with 2 cores (midpoints
+of the measured ranges; docs/benchmarks.md, "The reference figures");
+machines differ by up to 30%, so compare ratios taken in one sitting.
 
     python benchmarks/perf.py                      # everything, ~5-10 minutes on 2 cores
     python benchmarks/perf.py --quick              # fewer steps and sentences

@@ -102,10 +102,9 @@ def reference_figures_markdown(table: pd.DataFrame) -> str:
         text = f"{low} {row['unit']}" if low == high else f"{low}-{high} {row['unit']}"
         return text if pd.isna(row["note"]) else f"{text} ({row['note']})"
 
-    sizes = list(dict.fromkeys(table["size"]))
-    rows = [[work, *(cell(group[group["size"] == size].iloc[0]) if (group["size"] == size).any() else "—"
-                     for size in sizes)]
-            for work, group in table.groupby("work", sort=False)]
+    cells = {(row["work"], row["size"]): cell(row) for _, row in table.iterrows()}
+    works, sizes = list(dict.fromkeys(table["work"])), list(dict.fromkeys(table["size"]))
+    rows = [[work, *(cells.get((work, size), "—") for size in sizes)] for work in works]
     return markdown_table(["work", *sizes], rows, [False] * (1 + len(sizes)))
 
 
