@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.config import ModelConfig
 from bench.data.batching import Batch
-from bench.data.vocab import PAD
 from bench.errors import ConfigError
 from bench.metrics import GAUSSIAN, DiagonalGaussian, PosteriorFamily, sample_posterior
 from bench.models.bow import BagOfWords, bag_nll
@@ -23,6 +21,7 @@ from bench.models.encoder import LSTMEncoder
 from bench.models.init import initialise_model
 from bench.models.lstm_decoder import LSTMDecoder
 from bench.models.projection import target_log_probs
+from bench.models.token_loss import ZeroScratch, token_nll
 
 
 @dataclass
@@ -50,6 +49,7 @@ class SentenceVAE(nn.Module):
         self.decoder = decoder
         self.nz = nz
         self.draws = draws  # model.vmf_draws: in training, the decoder reads the mean of this many draws
+        self.loss_scratch = ZeroScratch()  # the training loss's reused zeros (not a buffer: no state)
         if bow is not None:
             # A part of the generative half, as in Zhao et al.'s code (the "generationNetwork" scope): the
             # decoder's optimiser steps it, its init and `reset_decoder` reach it, and an encoder-only
@@ -81,7 +81,8 @@ class SentenceVAE(nn.Module):
 
         `inputs` replaces the decoder inputs (word dropout); targets never change. Without gradients
         (validation, IW NLL) the output layer runs block by block on the real cells only
-        (`target_log_probs`): the same values, at up to twice the speed; training keeps one product.
+        (`target_log_probs`): the same values, at up to twice the speed; training keeps one product and
+        `token_nll`, cross-entropy's values and gradients without its zero fill.
         """
         inputs = batch.inputs if inputs is None else inputs
         samples = z.shape[1]
@@ -90,13 +91,8 @@ class SentenceVAE(nn.Module):
             scores = target_log_probs(self.decoder.out, self.decoder.states(inputs, z), targets)
             return scores.view(len(batch), samples, -1).sum(dim=-1)
         logits = self.decoder(inputs, z)  # [B*S, T, V]
-        token_nll = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]).float(),
-            targets.reshape(-1),
-            ignore_index=PAD,
-            reduction="none",
-        )
-        return -token_nll.view(len(batch), samples, -1).sum(dim=-1)
+        nll = token_nll(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), self.loss_scratch)
+        return -nll.view(len(batch), samples, -1).sum(dim=-1)
 
     def loss_terms(
         self,
