@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.models.token_loss import ZeroScratch, token_nll
 from bench.train import autocast
 
 REPEATS = 5  # timed repetitions per ceiling; the fastest counts
@@ -69,20 +70,22 @@ def peak_matmul_flops(precision: str, workload: tuple[int, int, int]) -> float:
 
 
 def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, grad: str) -> float:
-    """Seconds for projection + cross-entropy over `cells` target tokens, and the backward `grad` asks for."""
+    """Seconds for projection + cross-entropy over `cells` target tokens, and the backward `grad` asks for
+    (training: through `token_nll`, as the model trains)."""
     generator = torch.Generator().manual_seed(0)
     backward = grad != "none"
     states = torch.randn(cells, hidden, generator=generator, requires_grad=backward)
     weight = (torch.randn(vocab, hidden, generator=generator) * 0.1).requires_grad_(grad == "all")
-    targets = torch.randint(vocab, (cells,), generator=generator)
+    targets = torch.randint(1, vocab, (cells,), generator=generator)  # no PAD: every cell is real
+    scratch = ZeroScratch()
 
     def step() -> None:  # as SentenceVAE.log_likelihood: no bias, fp32 cross-entropy per token
         with autocast(precision, "cpu"):
-            token_nll = F.cross_entropy(F.linear(states, weight).float(), targets, reduction="none")
+            logits = F.linear(states, weight).float()
         if backward:
-            token_nll.sum().backward()
+            token_nll(logits, targets, scratch).sum().backward()
         else:
-            token_nll.sum().item()
+            F.cross_entropy(logits, targets, reduction="none").sum().item()
 
     with torch.set_grad_enabled(backward):
         return _fastest(step)
