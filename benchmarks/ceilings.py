@@ -25,13 +25,13 @@ less arithmetic (a sampled softmax, smaller models) or faster arithmetic
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models.token_loss import ZeroScratch, token_nll
 from bench.train import autocast
 
 REPEATS = 5  # timed repetitions per ceiling; the fastest counts
@@ -69,6 +69,17 @@ def peak_matmul_flops(precision: str, workload: tuple[int, int, int]) -> float:
 # or "all" (inputs and weights).
 
 
+def _training_token_nll() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss per token as the model on the path computes it: `token_nll`, or, for a revision
+    from before it (perf.py --before), PyTorch's cross-entropy."""
+    try:
+        from bench.models.token_loss import ZeroScratch, token_nll
+    except ImportError:
+        return lambda logits, targets: F.cross_entropy(logits, targets, reduction="none")
+    scratch = ZeroScratch()
+    return lambda logits, targets: token_nll(logits, targets, scratch)
+
+
 def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, grad: str) -> float:
     """Seconds for projection + cross-entropy over `cells` target tokens, and the backward `grad` asks for
     (training: through `token_nll`, as the model trains)."""
@@ -77,13 +88,13 @@ def output_layer_seconds(cells: int, hidden: int, vocab: int, precision: str, gr
     states = torch.randn(cells, hidden, generator=generator, requires_grad=backward)
     weight = (torch.randn(vocab, hidden, generator=generator) * 0.1).requires_grad_(grad == "all")
     targets = torch.randint(1, vocab, (cells,), generator=generator)  # no PAD: every cell is real
-    scratch = ZeroScratch()
+    training_loss = _training_token_nll()
 
     def step() -> None:  # as SentenceVAE.log_likelihood: no bias, fp32 cross-entropy per token
         with autocast(precision, "cpu"):
             logits = F.linear(states, weight).float()
         if backward:
-            token_nll(logits, targets, scratch).sum().backward()
+            training_loss(logits, targets).sum().backward()
         else:
             F.cross_entropy(logits, targets, reduction="none").sum().item()
 

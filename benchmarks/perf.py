@@ -20,6 +20,7 @@ machines differ by up to 30%, so compare ratios taken in one sitting.
     python benchmarks/perf.py --only train-small-fp32 --only iw-small-fp32
     python benchmarks/perf.py --with-demo           # also the demo suite's wall time
     python benchmarks/perf.py --only cell-suite-fp32  # one ptb-small cell of the verdicts (~10 min)
+    python benchmarks/perf.py --only slice-suite-fp32  # ptb-small's seed-0 slice, 2 workers (~25 min)
     python benchmarks/perf.py --before HEAD~3 --only iw-suite-fp32   # before and after, in one sitting
     python benchmarks/perf.py --only iw-suite-fp32 --threads 1 --csv docs/results/speed/perf.csv
 
@@ -96,6 +97,7 @@ MEASUREMENTS = [
 DEMO = "demo-suite-fp32"  # the whole demo suite in a temporary folder; only with --with-demo
 CELL = "cell-suite-fp32"  # one ptb-small cell of the verdicts, about 10 minutes; only when named in --only
 CELL_REMEDY = "remedy=aggressive+*"
+SLICE = "slice-suite-fp32"  # ptb-small's seed 0: every cell kind once, about 25 minutes; only when named
 
 
 def _setup(size: str, precision: str, data_dir: str | None, remedy: str = "none", *,
@@ -276,8 +278,15 @@ def measure_cell(size: str, precision: str, data_dir: str | None, quick: bool) -
     return {"cell_s": _run_seconds("ptb-small", "--only", CELL_REMEDY, "--only", "seed=0", *data)}
 
 
+def measure_slice(size: str, precision: str, data_dir: str | None, quick: bool) -> dict[str, Any]:
+    """Wall seconds of ptb-small's seed-0 slice as `run` trains and scores it (2 workers x 1 thread):
+    21 of the suite's 105 cells, every kind of cell once, the two aggressive kinds the longest."""
+    data = ["--data-dir", data_dir] if data_dir else []
+    return {"slice_s": _run_seconds("ptb-small", "--only", "seed=0", *data)}
+
+
 KINDS = {"train": measure_train, "iw": measure_iw, "miau": measure_miau, "aggressive": measure_aggressive,
-         "epoch": measure_epoch, "demo": measure_demo, "cell": measure_cell}
+         "epoch": measure_epoch, "demo": measure_demo, "cell": measure_cell, "slice": measure_slice}
 
 
 def run_one(name: str, data_dir: str | None, quick: bool, threads: int) -> dict[str, Any]:
@@ -301,6 +310,7 @@ METRIC = {
     "epoch": ("epoch_s", "s", False),
     "demo": ("demo_suite_s", "s", False),
     "cell": ("cell_s", "s", False),
+    "slice": ("slice_s", "s", False),
 }
 
 
@@ -441,7 +451,8 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder with ptb/ (default: $COLLAPSE_BENCH_DATA)")
     parser.add_argument("--quick", action="store_true", help="less work per measurement")
-    parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO, CELL], help="run just these")
+    parser.add_argument("--only", action="append", choices=[*MEASUREMENTS, DEMO, CELL, SLICE],
+                        help="run just these")
     parser.add_argument("--with-demo", action="store_true", help="also time the demo suite (~7 min)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--before", metavar="REV", default=None,
@@ -452,7 +463,7 @@ def main() -> None:
                         help="also write each measurement's value and FLOP bounds here, as a CSV that a "
                              "docs page can draw its table from (docs/benchmarks.md)")
     # child process mode: one measurement in this process
-    parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO, CELL], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=[*MEASUREMENTS, DEMO, CELL, SLICE], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:

@@ -122,3 +122,12 @@ def test_the_cell_row_runs_one_verdict_cell_of_ptb_small_alone(perf: ModuleType,
     assert commands == [("ptb-small", "--only", "remedy=aggressive+*", "--only", "seed=0",
                          "--data-dir", "DATA")]
     assert perf.METRIC["cell"] == ("cell_s", "s", False)  # a time: lower is better
+
+
+def test_the_slice_row_runs_seed_0_of_the_whole_ptb_small_suite(perf: ModuleType, monkeypatch) -> None:
+    commands: list[tuple[str, ...]] = []
+    monkeypatch.setattr(perf, "_run_seconds", lambda *arguments: commands.append(arguments) or 1500.0)
+    assert perf.measure_slice("suite", "fp32", None, quick=False) == {"slice_s": 1500.0}
+    assert commands == [("ptb-small", "--only", "seed=0")]
+    assert perf.METRIC["slice"] == ("slice_s", "s", False)
+    assert perf.SLICE not in perf.MEASUREMENTS  # 25 minutes: only when named
